@@ -1,0 +1,208 @@
+"""Hugging Face adapter: any `AutoModelForSequenceClassification` checkpoint, folder or hub id.
+
+Why it looks like this:
+- Batches are built from length-sorted pairs and padded only to their own longest member
+  (padding everything to 512, as TextAttack's wrapper does, makes CPU scoring ~8-10x slower).
+  Results are returned in the caller's order, so batch size and order never change predictions.
+- Truncation is counted, not hidden: the record reports how many pairs exceeded `max_length`.
+- Safetensors only, unless the user passes `allow_pickle` (a pickled checkpoint can run code);
+  `trust_remote_code` likewise only on request.
+- The weights are hashed and the hub revision resolved to a commit, so a result names exactly
+  the bytes it measured.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from adapters.labels import HOW_TO, LabelMap, calibrate, from_config, parse_override
+from harness.errors import ModelError
+from harness.hashing import sha256_file, sha256_json
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or Path(model).expanduser().exists() or model.count("/") > 1
+
+
+def resolve_checkpoint(model: str, revision: str | None) -> tuple[Path, str | None]:
+    """Local folder of the checkpoint and the resolved revision (commit) for hub ids."""
+    if _looks_like_path(model):
+        folder = Path(model).expanduser()
+        if not folder.is_dir():
+            raise ModelError(f"checkpoint folder {folder} does not exist")
+        if not (folder / "config.json").is_file():
+            raise ModelError(f"{folder} has no config.json: not a Hugging Face checkpoint folder")
+        return folder.resolve(), revision
+    return _hub_snapshot(model, revision)
+
+
+def hub_snapshot_download(repo_id: str, revision: str | None) -> str:
+    """The network boundary for models (mocked in tests)."""
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(repo_id=repo_id, revision=revision,
+                             allow_patterns=["*.json", "*.safetensors", "*.bin", "*.model", "*.txt"])
+
+
+def _hub_snapshot(repo_id: str, revision: str | None) -> tuple[Path, str | None]:
+    try:
+        folder = Path(hub_snapshot_download(repo_id, revision))
+    except Exception as exc:  # offline, unknown repo, gated: all mean "cannot get it"
+        raise ModelError(f"cannot load {repo_id!r} from the Hugging Face hub ({type(exc).__name__}: {exc})."
+                         " For a local checkpoint pass its folder path.") from None
+    commit = folder.name if folder.parent.name == "snapshots" else revision
+    return folder, commit
+
+
+def weight_files(folder: Path) -> list[Path]:
+    files = sorted({p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern)})
+    if not files:
+        raise ModelError(f"{folder} has no weight files (*.safetensors or *.bin)")
+    return files
+
+
+def weights_sha256(folder: Path) -> str:
+    """One hash over every weight file (name -> sha256), stable across machines."""
+    return sha256_json({p.name: sha256_file(p) for p in weight_files(folder)})
+
+
+def _check_safe(folder: Path, allow_pickle: bool) -> bool:
+    """True when safetensors will be used; refuses pickle-only checkpoints unless allowed."""
+    files = weight_files(folder)
+    if any(p.suffix == ".safetensors" for p in files):
+        return True
+    if not allow_pickle:
+        raise ModelError(f"{folder} has only pickled weights ({', '.join(p.name for p in files)}); "
+                         "unpickling can run arbitrary code. Convert to safetensors, or pass "
+                         "--allow-pickle if you trust the file.")
+    return False
+
+
+@dataclass
+class HFAdapter:
+    """A loaded sequence-classification model behind the `ModelAdapter` protocol."""
+
+    model: Any
+    tokenizer: Any
+    label_map: LabelMap
+    info: dict[str, Any]
+    max_length: int = 128
+    batch_size: int = 32
+    device: str = "cpu"
+    progress: bool = False
+    stats: dict[str, int] = field(default_factory=lambda: {"pairs": 0, "truncated": 0})
+
+    @classmethod
+    def load(cls, model: str, *, revision: str | None = None, device: str = "cpu",
+             max_length: int = 128, batch_size: int = 32, label_map: str | None = None,
+             calibrate_with: tuple[Sequence[tuple[str, str]], Sequence[int]] | None = None,
+             allow_pickle: bool = False, trust_remote_code: bool = False,
+             progress: bool = False) -> "HFAdapter":
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        started = time.perf_counter()
+        folder, resolved = resolve_checkpoint(model, revision)
+        safe = _check_safe(folder, allow_pickle)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+            net = AutoModelForSequenceClassification.from_pretrained(
+                folder, use_safetensors=safe, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load checkpoint {model!r}: {exc}") from None
+        net.eval().to(torch.device(device))
+        info = {
+            "id": model, "revision": resolved, "adapter": "hf", "folder": str(folder),
+            "architecture": type(net).__name__, "weights_sha256": weights_sha256(folder),
+            "weights_format": "safetensors" if safe else "pickle",
+            "num_parameters": int(sum(p.numel() for p in net.parameters())),
+            "load_seconds": round(time.perf_counter() - started, 3),
+        }
+        adapter = cls(net, tokenizer, LabelMap((0, 1, 2), "pending"), info, max_length, batch_size, device, progress)
+        adapter.label_map = adapter._resolve_labels(label_map, calibrate_with)
+        return adapter
+
+    def _resolve_labels(self, override: str | None,
+                        calibrate_with: tuple[Sequence[tuple[str, str]], Sequence[int]] | None) -> LabelMap:
+        num_labels = int(self.model.config.num_labels)
+        if override:
+            return parse_override(override, num_labels)
+        found = from_config(self.model.config.id2label or {}, num_labels)
+        if found is not None:
+            return found
+        if calibrate_with is None:
+            raise ModelError(f"config.id2label has generic names {self.model.config.id2label}; {HOW_TO}")
+        pairs, gold = calibrate_with
+        return calibrate(self._predict_model_order, pairs, gold)
+
+    # ---- inference -------------------------------------------------------------------------
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        return self.label_map.reorder(self._predict_model_order(pairs))
+
+    def _predict_model_order(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        import torch
+
+        if not pairs:
+            return np.zeros((0, int(self.model.config.num_labels)), dtype=np.float32)
+        encoded = self._encode(pairs)
+        order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i]["input_ids"]), i))
+        out = np.zeros((len(pairs), int(self.model.config.num_labels)), dtype=np.float32)
+        with torch.inference_mode():
+            for start in self._progress(range(0, len(order), self.batch_size)):
+                chunk = order[start:start + self.batch_size]
+                batch = self.tokenizer.pad([encoded[i] for i in chunk], return_tensors="pt")
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                logits = self.model(**batch).logits.float()
+                out[chunk] = torch.softmax(logits, dim=-1).cpu().numpy()
+        return out
+
+    def _encode(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, list[int]]]:
+        premises = [p for p, _ in pairs]
+        hypotheses = [h for _, h in pairs]
+        full = self.tokenizer(premises, hypotheses, truncation=False, verbose=False)
+        long = [i for i, ids in enumerate(full["input_ids"]) if len(ids) > self.max_length]
+        self.stats["pairs"] += len(pairs)
+        self.stats["truncated"] += len(long)
+        rows = [{k: full[k][i] for k in full.keys()} for i in range(len(pairs))]
+        if long:
+            cut = self.tokenizer([premises[i] for i in long], [hypotheses[i] for i in long],
+                                 truncation="longest_first", max_length=self.max_length)
+            for j, i in enumerate(long):
+                rows[i] = {k: cut[k][j] for k in cut.keys()}
+        return rows
+
+    def _progress(self, iterable: Any) -> Any:
+        if not self.progress:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc="scoring", unit="batch", leave=False)
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            **self.info,
+            "label_map": self.label_map.as_dict(),
+            "label_map_source": self.label_map.source,
+            "label_map_detail": self.label_map.detail,
+            "max_length": self.max_length,
+            "precision": str(next(self.model.parameters()).dtype).removeprefix("torch."),
+            "device": self.device,
+        }
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    """Hash of what decides a model's predictions (weights, labels, length, precision)."""
+    keys = ("weights_sha256", "label_map", "max_length", "precision")
+    return sha256_json({k: identity.get(k) for k in keys})
+
+
+Predictor = Callable[[Sequence[tuple[str, str]]], np.ndarray]

@@ -1,0 +1,301 @@
+"""`xnli-robust bench`: score one checkpoint on XNLI and write a result record.
+
+The run is a pipeline of small steps (load data, load model, predict, score, write), and the
+output folder (record + per-example predictions) is published atomically: an interrupted run
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+import harness
+from harness import LABELS, LANGUAGES
+from harness.atomic import atomic_dir
+from harness.data import find_split_file, load_custom, load_local, load_xnli10
+from harness.errors import DataError, HarnessError
+from harness.examples import NLIExample
+from harness.hashing import sha256_bytes, sha256_file, sha256_json
+from harness.paths import data_root
+from harness.record import git_state, hardware, validate
+from harness.scoring import accuracy_with_ci, macro_with_ci
+
+SOURCES = ("auto", "local", "xnli10", "hub", "custom")
+CALIBRATION_ITEMS = 600
+
+
+@dataclass
+class BenchConfig:
+    """Everything a bench run depends on (CLI options map one to one)."""
+
+    model: str
+    out: Path
+    data_dir: str | None = None
+    source: str = "auto"
+    custom_file: str | None = None
+    split: str = "test"
+    languages: tuple[str, ...] = LANGUAGES
+    limit: int | None = None
+    adapter: str = "hf"
+    revision: str | None = None
+    device: str = "cpu"
+    batch_size: int = 32
+    max_length: int = 128
+    label_map: str | None = None
+    calibrate: bool = False
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
+    regime: str | None = None
+    intermediate_tasks: tuple[str, ...] | None = None
+    recipe: str | None = None
+    seed: int = 1234
+    overwrite: bool = False
+    progress: bool = True
+    hub_revision: str | None = None
+
+
+@dataclass
+class EvalData:
+    source: str
+    examples: dict[str, list[NLIExample]]
+    files: dict[str, str] = field(default_factory=dict)
+
+
+# ---- data -------------------------------------------------------------------------------------
+
+def _local_folder(root: Path, split: str) -> Path | None:
+    for folder in (root / "xnli", root):
+        if any((folder / f"{split}-en.tsv{ext}").is_file() for ext in ("", ".gz")):
+            return folder
+    return None
+
+
+def _xnli10_folder(root: Path, split: str) -> Path | None:
+    for folder in (root, root / "XNLI-1.0"):
+        if (folder / f"xnli.{split}.tsv").is_file():
+            return folder
+    return None
+
+
+def _hash_files(paths: list[Path], root: Path) -> dict[str, str]:
+    out = {}
+    for path in paths:
+        try:
+            name = str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            name = path.name
+        out[name] = sha256_file(path)
+    return out
+
+
+def load_eval_data(cfg: BenchConfig) -> EvalData:
+    """Pick the source (auto-detected from the data root unless given) and load the split."""
+    if cfg.source not in SOURCES:
+        raise DataError(f"unknown source {cfg.source!r} (expected one of {', '.join(SOURCES)})")
+    root = data_root(cfg.data_dir)
+    if cfg.source == "custom" or cfg.custom_file:
+        if not cfg.custom_file:
+            raise DataError("--source custom needs --data-file")
+        path = Path(cfg.custom_file)
+        examples = load_custom(path)
+        examples = {k: v for k, v in examples.items() if k in cfg.languages} or examples
+        return EvalData("custom", examples, {path.name: sha256_file(path)})
+    source = cfg.source
+    if source in ("auto", "local") and (folder := _local_folder(root, cfg.split)):
+        files = [find_split_file(folder, cfg.split, lang) for lang in cfg.languages]
+        return EvalData("local", load_local(folder, cfg.split, cfg.languages), _hash_files(files, root))
+    if source == "local":
+        raise DataError(f"{root}: no {cfg.split}-xx.tsv[.gz] files (in {root} or {root / 'xnli'})")
+    if source in ("auto", "xnli10"):
+        folder = _xnli10_folder(root, cfg.split)
+        if folder is None:
+            from harness.sources import ensure_xnli10
+
+            folder = ensure_xnli10()
+        path = folder / f"xnli.{cfg.split}.tsv"
+        return EvalData("xnli10", load_xnli10(folder, cfg.split, cfg.languages), {path.name: sha256_file(path)})
+    from harness.sources import load_hub
+
+    examples, files = load_hub(cfg.split, list(cfg.languages), revision=cfg.hub_revision)
+    return EvalData("hub", examples, files)
+
+
+def apply_limit(examples: dict[str, list[NLIExample]], limit: int | None) -> dict[str, list[NLIExample]]:
+    """The first `limit` items of each language (the same ids everywhere: rows are parallel)."""
+    if limit is None:
+        return examples
+    if limit < 1:
+        raise DataError("--limit must be at least 1")
+    return {lang: items[:limit] for lang, items in examples.items()}
+
+
+def items_sha256(examples: dict[str, list[NLIExample]]) -> str:
+    return sha256_json([[e.language, e.id, e.premise, e.hypothesis, e.label]
+                        for lang in sorted(examples) for e in examples[lang]])
+
+
+# ---- model ------------------------------------------------------------------------------------
+
+def calibration_items(cfg: BenchConfig) -> tuple[list[tuple[str, str]], list[int]]:
+    """Clean English dev items for label-map calibration (never the scored test items)."""
+    root = data_root(cfg.data_dir)
+    folder = _local_folder(root, "dev")
+    if folder is None:
+        raise DataError(f"--calibrate needs English XNLI dev (dev-en.tsv[.gz]) under {root}")
+    dev = load_local(folder, "dev", ["en"])["en"][:CALIBRATION_ITEMS]
+    return [(e.premise, e.hypothesis) for e in dev], [e.label for e in dev]
+
+
+def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
+    from adapters import load_adapter
+
+    return load_adapter(
+        cfg.adapter, cfg.model, revision=cfg.revision, device=cfg.device, max_length=cfg.max_length,
+        batch_size=cfg.batch_size, label_map=cfg.label_map,
+        calibrate_with=calibration_items(cfg) if cfg.calibrate else None,
+        allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code, progress=cfg.progress)
+
+
+# ---- training regime ----------------------------------------------------------------------------
+
+def training_info(cfg: BenchConfig) -> dict[str, Any]:
+    """Regime and intermediate tasks, from the options or from a recipe file."""
+    info: dict[str, Any] = {"regime": cfg.regime or "unknown",
+                            "intermediate_tasks": list(cfg.intermediate_tasks or []),
+                            "recipe": None, "recipe_sha256": None}
+    if cfg.recipe:
+        import yaml
+
+        path = Path(cfg.recipe)
+        if not path.is_file():
+            raise DataError(f"{path}: no such recipe file")
+        try:
+            recipe = yaml.safe_load(path.read_text("utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise DataError(f"{path}: invalid YAML ({exc})") from None
+        stages = [str(s.get("task")) for s in recipe.get("stages", []) if isinstance(s, dict)]
+        intermediate = [s for s in stages if s not in ("mnli", "snli")]
+        info.update(recipe=str(path), recipe_sha256=sha256_file(path),
+                    regime=cfg.regime or recipe.get("regime") or ("stilts" if intermediate else "direct"),
+                    intermediate_tasks=list(cfg.intermediate_tasks or recipe.get("intermediate_tasks") or intermediate))
+    if info["regime"] not in ("direct", "stilts", "unknown"):
+        raise DataError(f"regime must be direct or stilts, not {info['regime']!r}")
+    if info["regime"] == "stilts" and not info["intermediate_tasks"]:
+        raise DataError("regime stilts needs --intermediate-tasks (e.g. anli,qqp)")
+    return info
+
+
+# ---- scoring ----------------------------------------------------------------------------------
+
+def predict_sets(adapter: Any, sets: dict[str, dict[str, list[NLIExample]]],
+                 log: Callable[[str], None]) -> dict[str, dict[str, np.ndarray]]:
+    """Probabilities per (set, language), one adapter call per language and set."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for set_name, by_language in sets.items():
+        out[set_name] = {}
+        for language, items in by_language.items():
+            log(f"scoring {set_name} {language} ({len(items)} pairs)")
+            out[set_name][language] = adapter.predict([(e.premise, e.hypothesis) for e in items])
+    return out
+
+
+def score_set(examples: dict[str, list[NLIExample]], probs: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
+    per_language, correct_by_language = {}, {}
+    for language, items in examples.items():
+        hits = probs[language].argmax(axis=1) == np.array([e.label for e in items])
+        per_language[language] = accuracy_with_ci(hits, seed)
+        correct_by_language[language] = {e.id: bool(h) for e, h in zip(items, hits)}
+    return {"per_language": per_language, "macro": macro_with_ci(correct_by_language, seed)}
+
+
+def predictions_bytes(sets: dict[str, dict[str, list[NLIExample]]], probs: dict[str, dict[str, np.ndarray]]) -> bytes:
+    """Per-example predictions as gzipped JSONL (deterministic: mtime 0, fixed order)."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
+        for set_name in sets:
+            for language, items in sets[set_name].items():
+                for example, row in zip(items, probs[set_name][language]):
+                    line = {"set": set_name, "language": language, "id": example.id,
+                            "gold": LABELS[example.label], "pred": LABELS[int(row.argmax())],
+                            "probs": [round(float(p), 6) for p in row]}
+                    handle.write((json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8"))
+    return buffer.getvalue()
+
+
+# ---- the run ----------------------------------------------------------------------------------
+
+def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Score `cfg.model` and publish `cfg.out/{result.json, predictions.jsonl.gz}`."""
+    started = time.perf_counter()
+    if cfg.out.exists() and not cfg.overwrite:
+        raise HarnessError(f"{cfg.out} already exists; pass --overwrite to replace it")
+    training = training_info(cfg)
+    data = load_eval_data(cfg)
+    examples = apply_limit(data.examples, cfg.limit)
+    log(f"data: {data.source}, {sum(map(len, examples.values()))} pairs in {len(examples)} languages")
+    adapter = load_model(cfg)
+    sets = {"clean": examples}
+    t0 = time.perf_counter()
+    probs = predict_sets(adapter, sets, log)
+    predict_seconds = time.perf_counter() - t0
+    n_pairs = sum(len(v) for s in sets.values() for v in s.values())
+    results = {"clean": score_set(examples, probs["clean"], cfg.seed)}
+    blob = predictions_bytes(sets, probs)
+    record = build_record(cfg, adapter, training, data, examples, results, blob,
+                          predict_seconds, time.perf_counter() - started, n_pairs)
+    validate(record, "the new record")
+    with atomic_dir(cfg.out, replace=cfg.overwrite) as tmp:
+        (tmp / "predictions.jsonl.gz").write_bytes(blob)
+        (tmp / "result.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    return record
+
+
+def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data: EvalData,
+                 examples: dict[str, list[NLIExample]], results: dict[str, Any], blob: bytes,
+                 predict_seconds: float, total_seconds: float, n_pairs: int) -> dict[str, Any]:
+    commit, dirty = git_state()
+    identity = adapter.identity()
+    model = {k: identity.get(k) for k in ("id", "revision", "adapter", "weights_sha256", "label_map",
+                                           "label_map_source", "max_length", "precision", "architecture",
+                                           "num_parameters", "weights_format", "label_map_detail")}
+    model["base_model"] = identity.get("base_model")
+    return {
+        "schema_version": 1,
+        "harness": {"version": harness.__version__, "git_commit": commit, "git_dirty": dirty},
+        "model": model,
+        "training": training,
+        "data": {"source": data.source, "split": cfg.split, "languages": sorted(examples),
+                 "files": data.files, "limit": cfg.limit,
+                 "n_items": {lang: len(items) for lang, items in examples.items()},
+                 "items_sha256": items_sha256(examples), "benchmark": None},
+        "seed": cfg.seed,
+        "hardware": hardware(cfg.device),
+        "inference": {"batch_size": cfg.batch_size, "device": cfg.device},
+        "timing": {"total_seconds": round(total_seconds, 3), "predict_seconds": round(predict_seconds, 3),
+                   "pairs_per_second": round(n_pairs / predict_seconds, 2) if predict_seconds else 0.0},
+        "truncation": dict(getattr(adapter, "stats", {})),
+        "results": results,
+        "predictions": {"file": "predictions.jsonl.gz", "sha256": sha256_bytes(blob)},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def summary_table(record: dict[str, Any]) -> str:
+    """The readable table `bench` prints at the end."""
+    from tabulate import tabulate
+
+    clean = record["results"]["clean"]
+    rows = [[lang, f"{100 * s['accuracy']:.1f}", f"[{100 * s['ci_low']:.1f}, {100 * s['ci_high']:.1f}]", s["n"]]
+            for lang, s in clean["per_language"].items()]
+    macro = clean["macro"]
+    rows.append(["macro", f"{100 * macro['accuracy']:.1f}", f"[{100 * macro['ci_low']:.1f}, {100 * macro['ci_high']:.1f}]", ""])
+    return tabulate(rows, headers=["language", "accuracy %", "95% CI", "n"], tablefmt="github", disable_numparse=True)

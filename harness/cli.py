@@ -1,0 +1,167 @@
+"""The `xnli-robust` command line.
+
+argparse with one small function per subcommand; every heavy import happens inside the
+subcommand that needs it, so `xnli-robust --help` stays instant.  Exit codes: 0 success,
+2 bad input or option (HarnessError), 3 integrity failure, 130 interrupted, 1 a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from harness import LANGUAGES, __version__
+from harness.errors import HarnessError
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SUBMISSIONS = REPO / "submissions"
+DEFAULT_PAGE = REPO / "leaderboard" / "LEADERBOARD.md"
+
+
+def _languages(text: str) -> tuple[str, ...]:
+    langs = tuple(l.strip() for l in text.split(",") if l.strip())
+    unknown = [l for l in langs if l not in LANGUAGES]
+    if unknown or not langs:
+        raise argparse.ArgumentTypeError(f"unknown language(s) {unknown}; choose from {','.join(LANGUAGES)}")
+    return langs
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _tasks(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---- bench ------------------------------------------------------------------------------------
+
+def add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="score a checkpoint on XNLI and write a result record",
+                       description="Score an NLI checkpoint (folder or hub id) on XNLI in every language.")
+    p.add_argument("model", help="checkpoint folder or Hugging Face hub id")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<model name>)")
+    p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA, else the download cache)")
+    p.add_argument("--source", default="auto", choices=["auto", "local", "xnli10", "hub", "custom"],
+                   help="where XNLI comes from (auto: local files under the data root, else the official download)")
+    p.add_argument("--data-file", help="custom JSONL/TSV file of premise, hypothesis, label[, language, id]")
+    p.add_argument("--split", default="test", choices=["dev", "test"])
+    p.add_argument("--languages", type=_languages, default=LANGUAGES, help="comma-separated, default all 15")
+    p.add_argument("--limit", type=_positive, help="first N items per language (quick runs)")
+    p.add_argument("--revision", help="hub revision (branch, tag or commit) of the model")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument("--max-length", type=_positive, default=128, help="tokens; longer pairs are truncated and counted")
+    p.add_argument("--label-map", help="model output index per label, e.g. entailment=0,neutral=1,contradiction=2")
+    p.add_argument("--calibrate", action="store_true",
+                   help="find the label permutation on clean English dev items when id2label is generic")
+    p.add_argument("--allow-pickle", action="store_true", help="allow pickled (.bin) weights; they can run code")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the checkpoint")
+    p.add_argument("--regime", choices=["direct", "stilts"], help="how the checkpoint was trained")
+    p.add_argument("--intermediate-tasks", type=_tasks, help="STILTs intermediate tasks, e.g. anli,qqp")
+    p.add_argument("--recipe", help="recipe.yaml the checkpoint was trained from (gives regime and tasks)")
+    p.add_argument("--seed", type=int, default=1234, help="seed of the bootstrap intervals")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.bench import BenchConfig, run, summary_table
+
+    out = args.out or REPO / "runs" / Path(args.model.rstrip("/")).name
+    cfg = BenchConfig(
+        model=args.model, out=out, data_dir=args.data_dir, source=args.source, custom_file=args.data_file,
+        split=args.split, languages=args.languages, limit=args.limit, revision=args.revision,
+        device=args.device, batch_size=args.batch_size, max_length=args.max_length,
+        label_map=args.label_map, calibrate=args.calibrate, allow_pickle=args.allow_pickle,
+        trust_remote_code=args.trust_remote_code, regime=args.regime,
+        intermediate_tasks=args.intermediate_tasks, recipe=args.recipe, seed=args.seed,
+        overwrite=args.overwrite, progress=not args.no_progress)
+    record = run(cfg, log=_log)
+    print(summary_table(record))
+    truncated = record["truncation"].get("truncated", 0)
+    print(f"\n{truncated} of {record['truncation'].get('pairs', 0)} pairs truncated to {record['model']['max_length']} tokens")
+    print(f"label map ({record['model']['label_map_source']}): {record['model']['label_map']}")
+    print(f"record: {out / 'result.json'}")
+    return 0
+
+
+# ---- submit / leaderboard ---------------------------------------------------------------------
+
+def add_submit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("submit", help="add a result record to the leaderboard",
+                       description="Validate a result record, store it under submissions/NAME/ and regenerate the leaderboard.")
+    p.add_argument("result", type=Path, help="result.json (or the bench output folder)")
+    p.add_argument("--name", required=True, help="submission name, e.g. XLMRLarge-STILTs-ANLI")
+    p.add_argument("--replace", action="store_true", help="replace an existing submission of that name")
+    p.add_argument("--submissions", type=Path, default=DEFAULT_SUBMISSIONS)
+    p.add_argument("--page", type=Path, default=DEFAULT_PAGE)
+    p.set_defaults(func=cmd_submit)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from leaderboard.submit import submit
+
+    target = submit(args.result, args.name, args.submissions, args.page, replace=args.replace)
+    print(f"stored {target}; regenerated {args.page}")
+    return 0
+
+
+def add_leaderboard(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("leaderboard", help="regenerate LEADERBOARD.md from the submissions")
+    p.add_argument("--submissions", type=Path, default=DEFAULT_SUBMISSIONS)
+    p.add_argument("--page", type=Path, default=DEFAULT_PAGE)
+    p.add_argument("--print", action="store_true", help="also print the page")
+    p.set_defaults(func=cmd_leaderboard)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from leaderboard.submit import regenerate
+
+    text = regenerate(args.submissions, args.page)
+    if args.print:
+        print(text)
+    return 0
+
+
+# ---- entry point ------------------------------------------------------------------------------
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xnli-robust", description=__doc__.splitlines()[0].strip('.') if __doc__ else None)
+    p.add_argument("--version", action="version", version=f"xnli-robust {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; nothing half-written was left behind", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

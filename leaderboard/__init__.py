@@ -1,0 +1,1 @@
+"""The leaderboard is generated from submission records, never edited by hand."""
