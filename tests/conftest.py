@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -22,3 +25,24 @@ def data_root() -> Path:
     if not (root / "xnli").is_dir():
         pytest.fail(f"data mirror not found at {root}: set XNLI_ROBUST_DATA")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr(tiny_dir: Path, data_root: Path) -> Path:
+    """Tiny XLM-R (sentencepiece trained on XNLI dev text), id2label in canonical order."""
+    from tiny_models import build_checkpoint
+
+    return build_checkpoint(tiny_dir / "xlmr", data_root, "xlmr")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tiny_dir: Path, data_root: Path) -> Path:
+    """Tiny BERT with a word-level tokenizer."""
+    from tiny_models import build_checkpoint
+
+    return build_checkpoint(tiny_dir / "bert", data_root, "bert", seed=1)

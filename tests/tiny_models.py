@@ -71,7 +71,7 @@ def build_checkpoint(folder: Path, data_root: Path, arch: str = "xlmr", id2label
     folder.mkdir(parents=True, exist_ok=True)
     tok = sentencepiece_tokenizer(data_root, folder) if arch == "xlmr" else word_level_tokenizer(data_root, folder)
     id2label = id2label or CANONICAL
-    common = dict(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+    common = dict(vocab_size=len(tok), hidden_size=32, initializer_range=0.2, num_hidden_layers=2, num_attention_heads=2,
                   intermediate_size=64, max_position_embeddings=520, num_labels=3,
                   id2label=id2label, label2id={v: k for k, v in id2label.items()})
     torch.manual_seed(seed)
