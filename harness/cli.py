@@ -137,9 +137,41 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- compare ----------------------------------------------------------------------------------
+
+def add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="paired item-by-item comparison of two results (or seed groups)",
+                       description="Compare result A with result B item by item: accuracy and drop differences "
+                                   "with paired bootstrap intervals and McNemar tests. A side may list several "
+                                   "result folders separated by commas (seeds).")
+    p.add_argument("a", help="result folder(s) of side A, comma-separated for seeds")
+    p.add_argument("b", help="result folder(s) of side B, comma-separated for seeds")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--json", type=Path, help="also write the full report as JSON")
+    p.add_argument("--markdown", type=Path, help="also write the tables and verdict as markdown")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.atomic import atomic_write_text
+    from harness.compare import compare, render
+
+    side = lambda text: [Path(p) for p in text.split(",") if p]  # noqa: E731
+    report = compare(side(args.a), side(args.b), seed=args.seed)
+    text = render(report)
+    print(text)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+    if args.markdown:
+        atomic_write_text(args.markdown, text)
+    return 0
+
+
 # ---- entry point ------------------------------------------------------------------------------
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare]
 
 
 def parser() -> argparse.ArgumentParser:
