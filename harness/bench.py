@@ -61,6 +61,8 @@ class BenchConfig:
     overwrite: bool = False
     progress: bool = True
     hub_revision: str | None = None
+    cache: Path | None = None
+    """SQLite prediction cache (None: no cache)."""
 
 
 @dataclass
@@ -158,11 +160,16 @@ def calibration_items(cfg: BenchConfig) -> tuple[list[tuple[str, str]], list[int
 def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
     from adapters import load_adapter
 
-    return load_adapter(
+    adapter = load_adapter(
         cfg.adapter, cfg.model, revision=cfg.revision, device=cfg.device, max_length=cfg.max_length,
         batch_size=cfg.batch_size, label_map=cfg.label_map,
         calibrate_with=calibration_items(cfg) if cfg.calibrate else None,
         allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code, progress=cfg.progress)
+    if cfg.cache is None:
+        return adapter
+    from harness.cache import CachedAdapter
+
+    return CachedAdapter(adapter, cfg.cache)
 
 
 # ---- training regime ----------------------------------------------------------------------------
@@ -279,7 +286,8 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
                  "items_sha256": items_sha256(examples), "benchmark": None},
         "seed": cfg.seed,
         "hardware": hardware(cfg.device),
-        "inference": {"batch_size": cfg.batch_size, "device": cfg.device},
+        "inference": {"batch_size": cfg.batch_size, "device": cfg.device,
+                      "cache": None if cfg.cache is None else {"hits": adapter.hits, "misses": adapter.misses}},
         "timing": {"total_seconds": round(total_seconds, 3), "predict_seconds": round(predict_seconds, 3),
                    "pairs_per_second": round(n_pairs / predict_seconds, 2) if predict_seconds else 0.0},
         "truncation": dict(getattr(adapter, "stats", {})),

@@ -74,12 +74,16 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recipe", help="recipe.yaml the checkpoint was trained from (gives regime and tasks)")
     p.add_argument("--seed", type=int, default=1234, help="seed of the bootstrap intervals")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="prediction cache file (default: <cache dir>/predictions.sqlite)")
+    p.add_argument("--no-cache", action="store_true", help="score everything afresh, read and write no cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import BenchConfig, run, summary_table
+    from harness.paths import cache_root
 
     out = args.out or REPO / "runs" / Path(args.model.rstrip("/")).name
     cfg = BenchConfig(
@@ -89,7 +93,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         label_map=args.label_map, calibrate=args.calibrate, allow_pickle=args.allow_pickle,
         trust_remote_code=args.trust_remote_code, regime=args.regime,
         intermediate_tasks=args.intermediate_tasks, recipe=args.recipe, seed=args.seed,
-        overwrite=args.overwrite, progress=not args.no_progress)
+        overwrite=args.overwrite, progress=not args.no_progress,
+        cache=None if args.no_cache else (args.cache or cache_root() / "predictions.sqlite"))
     record = run(cfg, log=_log)
     print(summary_table(record))
     truncated = record["truncation"].get("truncated", 0)
