@@ -1,0 +1,680 @@
+"""Character noise, script-aware: the typos a real reader of each language meets.
+
+Each edited word gets exactly one character-level operation:
+
+* ``substitute``: a keyboard neighbour on the language's usual layout (QWERTY, AZERTY,
+  QWERTZ, Spanish, Turkish Q, Greek, ЙЦУКЕН, Bulgarian phonetic, Arabic 101, Urdu phonetic,
+  Devanagari InScript, Thai Kedmanee); Vietnamese adds Telex-style slips (wrong tone, wrong
+  vowel hat, d/đ).  Chinese is typed through an input method, not key by key, so its
+  "neighbour" is a visually or phonetically confusable character (己/已, 的/得/地, 在/再).
+* ``insert``, ``delete``, ``swap``: a letter of the language's own alphabet is inserted (in
+  Chinese the previous character is committed twice), a letter dropped, two adjacent
+  letters transposed.
+* ``strip_diacritic``: accents dropped (fr es de tr vi el) and Arabic/Urdu short-vowel marks
+  (harakat).  Thai and Devanagari vowel signs are letters, not accents: never stripped.
+* ``homoglyph``: a look-alike from another script (Latin a -> Cyrillic а, Greek Ο -> Latin O,
+  Arabic ي -> Persian ی); for Thai, Devanagari and Chinese, where exact cross-script twins
+  barely exist, visually confusable letters (บ/ป, ब/व, 口/ロ).
+
+Everything works on grapheme clusters (``\\X``): a cluster is moved, dropped or replaced as a
+whole, and a substitution inside a Thai, Devanagari or Arabic cluster swaps one code point for
+a neighbour of the same class (consonant for consonant, vowel sign for vowel sign, tone mark
+for tone mark), so a combining mark is never orphaned nor stacked on a mark of its own kind.
+
+Severity is the share of eligible words edited (at least one per sentence).  A word is
+eligible when it has at least three editable letters (two characters for Chinese), no digit,
+and is not a negation or a number word (`attacks.protected`): a typo in "not" can make "no".
+For the same reason an edit that turns a word *into* a negation or number word ("now" -> "no")
+is refused.  Latin-script words inside non-Latin text (romanised Hindi, English names) are
+edited with the English tables.
+
+The tables below are simplified: letter keys of the unshifted layer only (plus the shifted
+layer where it holds letters: Thai, Devanagari, Urdu), no dead-key combinations, and an ISO
+layout's extra key left of the bottom row is ignored, and so is the key left of 1 (ru ё and
+bg ч are edited through their base letter or not substituted).  They are pinned by a hash in
+`params()`; any change to them or to the algorithm needs a `VERSION` bump (golden tests).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+import random
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import regex
+
+from attacks.base import NOT_APPLICABLE, SEVERITIES, _NotApplicable
+from attacks.text import graphemes, nfc, replace_spans, words
+from harness import LANGUAGES
+from harness.examples import NLIExample
+
+VERSION = "1.0"
+FAMILY = "char_noise"
+
+RATES: dict[str, float] = {"low": 0.10, "medium": 0.25, "high": 0.50}
+"""Share of eligible words edited per sentence, per severity (rounded half up, at least 1)."""
+
+OPERATIONS: tuple[str, ...] = (
+    "substitute", "insert", "delete", "swap", "strip_diacritic", "homoglyph")
+
+OP_WEIGHTS: dict[str, float] = {
+    "substitute": 0.35, "insert": 0.15, "delete": 0.15, "swap": 0.15,
+    "strip_diacritic": 0.10, "homoglyph": 0.10,
+}
+"""Relative weights; an operation with no candidate for a word drops out and the rest share."""
+
+MIN_GRAPHEMES: dict[str, int] = {"zh": 2}
+DEFAULT_MIN_GRAPHEMES = 3
+
+# --------------------------------------------------------------------------- keyboard tables
+# Rows are physical key rows (number row, top, home, bottom), each row offset half a key to
+# the right of the row above.  "·" fills keys that type no letter, to keep columns aligned.
+
+_QWERTY = ("1234567890-=", "qwertyuiop[]", "asdfghjkl;'", "zxcvbnm,./")
+
+LAYOUTS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    # language: (layout id, unshifted rows, shifted rows holding other letters or ())
+    "en": ("qwerty-us", _QWERTY, ()),
+    "sw": ("qwerty-us", _QWERTY, ()),
+    "vi": ("qwerty-us+telex", _QWERTY, ()),
+    "fr": ("azerty-fr", ("&é\"'(-è_çà)=", "azertyuiop^$", "qsdfghjklmù*", "wxcvbn,;:!"), ()),
+    "es": ("qwerty-es", ("1234567890'¡", "qwertyuiop`+", "asdfghjklñ´ç", "zxcvbnm,.-"), ()),
+    "de": ("qwertz-de", ("1234567890ß´", "qwertzuiopü+", "asdfghjklöä#", "yxcvbnm,.-"), ()),
+    "tr": ("turkish-q", ("1234567890*-", "qwertyuıopğü", "asdfghjklşi,", "zxcvbnmöç."), ()),
+    "el": ("greek", ("1234567890-=", ";ςερτυθιοπ[]", "ασδφγηξκλ΄'", "ζχψωβνμ,./"), ()),
+    "ru": ("jcuken-ru", ("1234567890-=", "йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю."), ()),
+    "bg": ("bulgarian-phonetic", ("1234567890-=", "явертъуиопшщю", "асдфгхйкл··",
+                                  "зьцжбнм,./"), ()),
+    "ar": ("arabic-101", ("1234567890-=", "ضصثقفغعهخحجد", "شسيبلاتنمكط", "ئءؤر·ىةوزظ"), ()),
+    "ur": ("urdu-phonetic-crulp", ("1234567890-=", "قوعرتےءیہپ··", "اسدفگحجکل··",
+                                   "زشچطبنم،۔/"),
+           ("············", "···ڑٹ·ئ·ۃ···", "آصڈ·غھضخ···", "ذژثظ·ں····")),
+    "hi": ("devanagari-inscript", ("1234567890-ृ", "ौैाीूबहगदजड़", "ोे्िुपरकतचट",
+                                   "·ंमनवलस,.य"),
+           ("··········ःऋ", "औऐआईऊभङघधझढञ", "ओएअइउफ·खथछठ", "·ँण···शष।·")),
+    "th": ("thai-kedmanee", ("ๅ/-ภถุึคตจขช", "ๆไำพะัีรนยบล", "ฟหกดเ้่าสวง", "ผปแอิืทมใฝ"),
+           ("+๑๒๓๔ู฿๕๖๗๘๙", "๐\"ฎฑธํ๊ณฯญฐ,", "ฤฆฏโฌ็๋ษศซ.", "()ฉฮฺ์?ฒฬฦ")),
+    "zh": ("zh-confusables", (), ()),
+}
+
+_NOT_TYPED: frozenset[str] = frozenset("ๅๆฯฦฺ๎ऍॅ")
+"""Keys that type letters too rare (or too special: Thai repetition mark) to be typos."""
+
+# --------------------------------------------------------------------------- alphabets
+
+_LATIN = "abcdefghijklmnopqrstuvwxyz"
+
+ALPHABETS: dict[str, str] = {
+    "en": _LATIN, "sw": _LATIN,
+    "fr": _LATIN + "éèêàçùâîôûëïü",
+    "es": _LATIN + "ñáéíóúü",
+    "de": _LATIN + "äöüß",
+    "tr": "abcçdefgğhıijklmnoöprsştuüvyz",
+    "vi": "aăâbcdđeêghiklmnoôơpqrstuưvxy",
+    "el": "αβγδεζηθικλμνξοπρστυφχψω",
+    "ru": "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+    "bg": "абвгдежзийклмнопрстуфхцчшщъьюя",
+    "ar": "ءآأؤإئابةتثجحخدذرزسشصضطظعغفقكلمنهوىي",
+    "ur": "ابپتٹثجچحخدڈذرڑزژسشصضطظعغفقکگلمنوہھءیے",
+    "hi": "कखगघङचछजझञटठडढणतथदधनपफबभमयरलवशषसह",
+    "th": "กขคฆงจฉชซฌญฎฏฐฑฒณดตถทธนบปผฝพฟภมยรลวศษสหฬอฮ",
+}
+"""Letters an insertion draws from (base letters only: an inserted mark could orphan).
+Chinese has none: its insertion repeats the previous character."""
+
+# --------------------------------------------------------------------------- confusables
+
+HOMOGLYPHS: dict[str, str] = {
+    # Latin -> Cyrillic / Greek twins (exact or near-exact glyphs)
+    "a": "а", "c": "с", "e": "е", "i": "і", "j": "ј", "o": "оο", "p": "р", "s": "ѕ",
+    "x": "х", "y": "у", "v": "ν",
+    "A": "АΑ", "B": "ВΒ", "C": "С", "E": "ЕΕ", "H": "НΗ", "I": "ІΙ", "J": "Ј", "K": "КΚ",
+    "M": "МΜ", "N": "Ν", "O": "ОΟ", "P": "РΡ", "S": "Ѕ", "T": "ТΤ", "X": "ХΧ", "Y": "ҮΥ",
+    "Z": "Ζ",
+    # Cyrillic -> Latin / Greek
+    "а": "a", "е": "e", "о": "oο", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i",
+    "А": "AΑ", "В": "BΒ", "Е": "EΕ", "К": "KΚ", "М": "MΜ", "Н": "HΗ", "О": "OΟ", "Р": "PΡ",
+    "С": "C", "Т": "TΤ", "Х": "XΧ",
+    # Greek -> Latin / Cyrillic
+    "ο": "oо", "ν": "v", "ρ": "p", "κ": "к",
+    "Α": "AА", "Β": "BВ", "Ε": "EЕ", "Ζ": "Z", "Η": "HН", "Ι": "I", "Κ": "KК", "Μ": "MМ",
+    "Ν": "N", "Ο": "OО", "Ρ": "PР", "Τ": "TТ", "Υ": "Y", "Χ": "XХ",
+    # Arabic <-> Persian/Urdu letter variants (identical in most joining forms)
+    "ي": "ی", "ی": "يى", "ى": "ی", "ك": "ک", "ک": "ك", "ة": "ۃ", "ۃ": "ة",
+    # Devanagari: visually confusable letters
+    "ब": "व", "व": "ब", "म": "भ", "भ": "म", "घ": "ध", "ध": "घ", "प": "ष", "ष": "प",
+    "ड": "ङ", "ङ": "ड",
+    # Thai: visually confusable consonants
+    "บ": "ป", "ป": "บ", "ด": "ค", "ค": "ด", "ถ": "ภ", "ภ": "ถ", "ผ": "ฝ", "ฝ": "ผ",
+    "พ": "ฟ", "ฟ": "พ", "ฎ": "ฏ", "ฏ": "ฎ", "ซ": "ช", "ช": "ซข", "ข": "ช", "ล": "ส",
+    "ส": "ล", "ร": "ว", "ว": "ร",
+    # Han -> Katakana twins
+    "口": "ロ", "工": "エ", "力": "カ", "夕": "タ", "卜": "ト",
+}
+
+ZH_CONFUSABLES: tuple[str, ...] = (
+    # visually confusable
+    "己已巳", "未末", "人入", "土士", "日曰", "戊戌戍", "大太犬", "天夭", "王玉主", "问间",
+    "历厉", "即既", "辨辩辫", "候侯", "拔拨", "贷货", "析折", "免兔", "鸟乌", "特持", "使便",
+    "体休", "今令", "刀刃", "壁璧", "微徽", "侍待", "洒酒", "崇祟", "沐沭",
+    # phonetically confusable (same or near pinyin: input-method slips)
+    "的得地", "在再", "做作坐座", "到道", "是事市", "有又由", "会汇", "他她它", "那哪",
+    "其期", "像向象", "进近", "需须", "副付附", "部步", "以已", "即及", "买卖", "吗嘛",
+    "园圆元原", "带代", "权全", "意义", "终中", "种重", "时实", "经精", "应因", "想向",
+)
+"""Groups of Simplified characters readers mix up; each maps to the others of its groups."""
+
+_ZH_NUMERALS: frozenset[str] = frozenset("零〇一二两三四五六七八九十百千万亿半几")
+"""Han numerals: a number written in characters is still a number, never edited."""
+
+# --------------------------------------------------------------------------- script rules
+
+DIACRITIC_LANGUAGES: frozenset[str] = frozenset({"fr", "es", "de", "tr", "vi", "el", "ar", "ur"})
+_HARAKAT = frozenset("\u064b\u064c\u064d\u064e\u064f\u0650\u0651\u0652\u0670")
+_LETTER_DIACRITICS: dict[str, dict[str, str]] = {
+    "tr": {"ı": "i", "İ": "I"}, "vi": {"đ": "d", "Đ": "D"},
+}
+"""Letters whose "accent" is not a combining mark in Unicode (no decomposition)."""
+
+_LATIN_LANGUAGES = frozenset({"en", "fr", "es", "de", "tr", "vi", "sw"})
+_LATIN_ONLY = regex.compile(r"^(?=.*\p{L})[\p{Script=Latin}\p{M}'’\-]+$")
+
+_KEEP_MARKS = frozenset({"th", "hi", "ar", "ur"})
+"""Scripts whose marks are vowels or harakat: substitute one code point, keep the rest."""
+
+_SIGNS = frozenset("ๆฯ")
+"""Thai repetition and abbreviation signs: letters to Unicode, punctuation to a reader."""
+
+_NO_WORD_START: dict[str, frozenset[str]] = {"th": frozenset("ะาๅำๆฯ")}
+"""Letters (not marks) that only ever follow another letter."""
+
+_VI_TONES = ("\u0300", "\u0301", "\u0309", "\u0303", "\u0323")
+_VI_HATS = {"a": ("", "\u0306", "\u0302"), "e": ("", "\u0302"), "o": ("", "\u0302", "\u031b"),
+            "u": ("", "\u031b")}
+_VI_D = {"d": "đ", "đ": "d", "D": "Đ", "Đ": "D"}
+
+
+def _char_class(ch: str, language: str) -> str:
+    """Substitutions keep the class, so a Thai tone mark never lands on a vowel slot."""
+    cp = ord(ch)
+    if language == "th":
+        if 0x0E01 <= cp <= 0x0E2E:
+            return "consonant"
+        if 0x0E40 <= cp <= 0x0E44:
+            return "leading_vowel"
+        if ch in "ะาำ":
+            return "following_vowel"
+        if ch in "ัิีึืฺุู็ํ":
+            return "vowel_sign"
+        if 0x0E48 <= cp <= 0x0E4E:
+            return "tone"
+    if language == "hi":
+        if 0x0915 <= cp <= 0x0939 or 0x0958 <= cp <= 0x095F:
+            return "consonant"
+        if 0x0904 <= cp <= 0x0914 or cp in (0x0960, 0x0961):
+            return "vowel"
+        if 0x093E <= cp <= 0x094D or cp in (0x0962, 0x0963):
+            return "vowel_sign"
+        if 0x0900 <= cp <= 0x0903:
+            return "nasal"
+    return "mark" if _attaches(ch) else "letter"
+
+
+@functools.lru_cache(maxsize=4096)
+def _attaches(ch: str) -> bool:
+    """True if `ch` joins the preceding character's grapheme cluster (a mark, in effect)."""
+    return len(graphemes("a" + ch)) == 1
+
+
+def _is_letter(ch: str) -> bool:
+    return unicodedata.category(ch).startswith(("L", "M"))
+
+
+def _lower(ch: str, language: str) -> str:
+    if language == "tr" and ch in "Iİ":
+        return "ı" if ch == "I" else "i"
+    low = ch.lower()
+    return low if len(low) == 1 else ch
+
+
+def _upper(ch: str, language: str) -> str:
+    if language == "tr" and ch in "iı":
+        return "İ" if ch == "i" else "I"
+    up = ch.upper()
+    return up if len(up) == 1 else ch
+
+
+def _is_upper(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Lu", "Lt")
+
+
+def _match_case(new: str, old: str, language: str) -> str:
+    return _upper(new, language) if _is_upper(old) else new
+
+
+# --------------------------------------------------------------------------- neighbour maps
+
+@functools.lru_cache(maxsize=None)
+def _neighbours(language: str) -> dict[str, tuple[str, ...]]:
+    """Lower-case letter -> its keyboard neighbours, nearest first, in a fixed order.
+
+    Neighbours of key (r, c): left, right, the two keys above, the two below (rows are
+    staggered half a key), then the same key in the other shift layer.
+    """
+    _, plain, shifted = LAYOUTS[language]
+    layers = [layer for layer in (plain, shifted) if layer]
+    table: dict[str, list[str]] = {}
+    for li, rows in enumerate(layers):
+        for r, row in enumerate(rows):
+            for c, ch in enumerate(row):
+                spots = [(li, r, c - 1), (li, r, c + 1), (li, r - 1, c), (li, r - 1, c + 1),
+                         (li, r + 1, c - 1), (li, r + 1, c)]
+                spots += [(1 - li, r, c)] if len(layers) == 2 else []
+                found = table.setdefault(ch, [])
+                for lj, rj, cj in spots:
+                    other = _key(layers, lj, rj, cj)
+                    if other and other != ch and other not in found:
+                        found.append(other)
+    return {ch: tuple(n for n in ns if _typed_letter(n))
+            for ch, ns in table.items() if _typed_letter(ch)}
+
+
+def _key(layers: list[tuple[str, ...]], layer: int, row: int, col: int) -> str | None:
+    if 0 <= row < len(layers[layer]) and 0 <= col < len(layers[layer][row]):
+        return layers[layer][row][col]
+    return None
+
+
+def _typed_letter(ch: str) -> bool:
+    return _is_letter(ch) and ch not in _NOT_TYPED
+
+
+@functools.lru_cache(maxsize=None)
+def _zh_confusables() -> dict[str, tuple[str, ...]]:
+    table: dict[str, list[str]] = {}
+    for group in ZH_CONFUSABLES:
+        for ch in group:
+            bucket = table.setdefault(ch, [])
+            bucket.extend(o for o in group if o != ch and o not in bucket)
+    return {ch: tuple(others) for ch, others in table.items()}
+
+
+def _base_letter(ch: str) -> str:
+    """é -> e: how a letter typed with a dead key or AltGr is found on the base layout."""
+    return unicodedata.normalize("NFD", ch)[0]
+
+
+def _key_neighbours(ch: str, language: str) -> tuple[str, ...]:
+    """Case-matched keyboard neighbours of one letter (looked up by its base if needed)."""
+    table = _neighbours(language)
+    low = _lower(ch, language)
+    found = table.get(low) or table.get(_base_letter(low)) or ()
+    return tuple(_match_case(n, ch, language) for n in found)
+
+
+# --------------------------------------------------------------------------- candidates
+
+def _editable(cluster: str, language: str) -> bool:
+    """Letters only: digits, apostrophes, hyphens, Han numerals, Thai ๆ/ฯ stay put."""
+    first = cluster[0]
+    return unicodedata.category(first).startswith("L") and first not in _SIGNS and not (
+        language == "zh" and first in _ZH_NUMERALS)
+
+
+def _substitutions(gs: list[str], language: str) -> Iterator[str]:
+    if language == "zh":
+        table = _zh_confusables()
+        for i, g in enumerate(gs):
+            if _editable(g, language):
+                for other in table.get(g, ()):
+                    yield _join(gs, i, other)
+        return
+    for i, g in enumerate(gs):
+        if not _editable(g, language):
+            continue
+        if language == "vi":
+            yield from (_join(gs, i, v) for v in _telex_slips(g))
+        if language in _KEEP_MARKS:
+            yield from (_join(gs, i, v) for v in _inner_substitutions(g, language))
+        else:
+            yield from (_join(gs, i, n) for n in _key_neighbours(g[0], language))
+
+
+def _inner_substitutions(cluster: str, language: str) -> Iterator[str]:
+    """Swap one code point of a cluster for a same-class neighbour; the other marks stay."""
+    for j, ch in enumerate(cluster):
+        cls = _char_class(ch, language)
+        for n in _key_neighbours(ch, language):
+            if _char_class(n, language) == cls:
+                yield cluster[:j] + n + cluster[j + 1:]
+
+
+def _telex_slips(cluster: str) -> Iterator[str]:
+    """Vietnamese Telex slips: another tone, another vowel hat (a/ă/â, o/ô/ơ), d/đ."""
+    if cluster in _VI_D:
+        yield _VI_D[cluster]
+        return
+    decomposed = unicodedata.normalize("NFD", cluster)
+    base, marks = decomposed[0], decomposed[1:]
+    tones = [m for m in marks if m in _VI_TONES]
+    hats = [m for m in marks if m not in _VI_TONES]
+    if base.lower() not in "aeiouy" or len(hats) > 1:
+        return
+    for tone in _VI_TONES:
+        if tones and tone != tones[0]:
+            yield nfc(base + "".join(hats) + tone)
+    for hat in _VI_HATS.get(base.lower(), ()):
+        if hat not in hats and not (hat == "" and not hats):
+            yield nfc(base + hat + "".join(tones))
+
+
+def _insertions(gs: list[str], language: str) -> Iterator[str]:
+    for i in range(1, len(gs) + 1):
+        if not _editable(gs[i - 1], language):
+            continue
+        upper = _is_upper(gs[i - 1][0]) and (i == len(gs) or _is_upper(gs[i][0]))
+        for letter in _insertable(gs[i - 1], language):
+            yield "".join(gs[:i]) + (_upper(letter, language) if upper else letter) + "".join(
+                gs[i:])
+
+
+def _insertable(previous: str, language: str) -> str:
+    """The alphabet; for Chinese the previous character again (an input-method double
+    commit), since a random character from thousands is no typo anyone makes."""
+    return previous if language == "zh" else ALPHABETS[language]
+
+
+def _deletions(gs: list[str], language: str) -> Iterator[str]:
+    if len(gs) < 2:
+        return
+    for i, g in enumerate(gs):
+        if _editable(g, language):
+            yield "".join(gs[:i] + gs[i + 1:])
+
+
+def _swaps(gs: list[str], language: str) -> Iterator[str]:
+    for i in range(len(gs) - 1):
+        if _editable(gs[i], language) and _editable(gs[i + 1], language):
+            yield "".join(gs[:i] + [gs[i + 1], gs[i]] + gs[i + 2:])
+
+
+def _diacritic_strips(gs: list[str], language: str) -> Iterator[str]:
+    if language not in DIACRITIC_LANGUAGES:
+        return
+    for i, g in enumerate(gs):
+        if _editable(g, language):
+            yield from (_join(gs, i, v) for v in _strip_variants(g, language))
+
+
+def _strip_variants(cluster: str, language: str) -> Iterator[str]:
+    """All marks dropped, then each single mark dropped (ế -> e, ê, é)."""
+    if cluster in _LETTER_DIACRITICS.get(language, {}):
+        yield _LETTER_DIACRITICS[language][cluster]
+        return
+    decomposed = unicodedata.normalize("NFD", cluster)
+    strippable = [j for j, ch in enumerate(decomposed) if _is_diacritic(ch, language)]
+    if not strippable:
+        return
+    yield nfc("".join(ch for j, ch in enumerate(decomposed) if j not in strippable))
+    if len(strippable) > 1:
+        for j in strippable:
+            yield nfc(decomposed[:j] + decomposed[j + 1:])
+
+
+def _is_diacritic(ch: str, language: str) -> bool:
+    if language in ("ar", "ur"):
+        return ch in _HARAKAT
+    return 0x0300 <= ord(ch) <= 0x036F
+
+
+def _homoglyphs(gs: list[str], language: str) -> Iterator[str]:
+    for i, g in enumerate(gs):
+        if _editable(g, language):
+            for twin in HOMOGLYPHS.get(g[0], ""):
+                yield _join(gs, i, twin + g[1:])
+
+
+def _join(gs: list[str], i: int, replacement: str) -> str:
+    return "".join(gs[:i]) + replacement + "".join(gs[i + 1:])
+
+
+_GENERATORS = {
+    "substitute": _substitutions, "insert": _insertions, "delete": _deletions,
+    "swap": _swaps, "strip_diacritic": _diacritic_strips, "homoglyph": _homoglyphs,
+}
+
+
+# --------------------------------------------------------------------------- validity
+
+_SPACE = regex.compile(r"[\s\p{Z}\p{C}]")
+
+
+def _acceptable(candidate: str, word: str, language: str) -> bool:
+    """An edit must change the word, keep it one word, orphan no mark, and flip no meaning."""
+    if not candidate or candidate == word:
+        return False
+    if len(_SPACE.findall(candidate)) > len(_SPACE.findall(word)):
+        return False
+    first = candidate[0]
+    if (_attaches(first) and not _attaches(word[0])) or first in _NO_WORD_START.get(
+            language, ()):
+        return False
+    return not _turns_protected(candidate, word, language)
+
+
+def _turns_protected(candidate: str, word: str, language: str) -> bool:
+    kind = _protected_kind(candidate, language)
+    return kind in ("negation", "number") and kind != _protected_kind(word, language)
+
+
+@functools.lru_cache(maxsize=65536)
+def _protected_kind(word: str, language: str) -> str | None:
+    from attacks.protected import protected_kind
+
+    return protected_kind(word, language)
+
+
+def _operation_candidates(word: str, language: str, op: str) -> Iterator[str]:
+    """Distinct acceptable NFC variants of `word` made by one `op`, in a fixed order."""
+    seen: set[str] = set()
+    for raw in _GENERATORS[op](graphemes(word), language):
+        candidate = nfc(raw)
+        if candidate not in seen and _acceptable(candidate, word, language):
+            seen.add(candidate)
+            yield candidate
+
+
+def _check(language: str, op: str | None = None) -> None:
+    if language not in LAYOUTS:
+        raise KeyError(f"char_noise has no tables for language {language!r}; "
+                       f"known: {', '.join(sorted(LAYOUTS))}")
+    if op is not None and op not in _GENERATORS:
+        raise KeyError(f"unknown char_noise operation {op!r}; known: {', '.join(OPERATIONS)}")
+
+
+# --------------------------------------------------------------------------- public API
+
+def candidate_edits(word: str, language: str, op: str | None = None) -> list[str]:
+    """Every single-operation variant of `word` (NFC), operations in `OPERATIONS` order.
+
+    This is what a DeepWordBug-style search enumerates; the order is fixed so that a search
+    with a fixed budget is reproducible.  It judges the edits, not the word: whether a word
+    may be edited at all (negations, numbers) is `is_eligible`'s question.
+    """
+    _check(language, op)
+    word = nfc(word)
+    tables = table_language(word, language)
+    result: list[str] = []
+    for name in ([op] if op else OPERATIONS):
+        result.extend(c for c in _operation_candidates(word, tables, name) if c not in result)
+    return result
+
+
+def available_operations(word: str, language: str) -> tuple[str, ...]:
+    """Operations that have at least one acceptable edit of `word`."""
+    _check(language)
+    word = nfc(word)
+    tables = table_language(word, language)
+    return tuple(op for op in OPERATIONS
+                 if next(_operation_candidates(word, tables, op), None) is not None)
+
+
+def noise_word(word: str, language: str, rng: random.Random, op: str | None = None) -> str:
+    """`word` with one random character-level edit (`op`, or one drawn by `OP_WEIGHTS`).
+
+    Returns `word` (NFC) unchanged when no edit is acceptable.
+    """
+    _check(language, op)
+    word = nfc(word)
+    ops = (op,) if op else available_operations(word, language)
+    if not ops:
+        return word
+    chosen = ops[0] if len(ops) == 1 else _weighted_choice(ops, rng)
+    candidates = list(_operation_candidates(word, table_language(word, language), chosen))
+    return candidates[rng.randrange(len(candidates))] if candidates else word
+
+
+def _weighted_choice(ops: tuple[str, ...], rng: random.Random) -> str:
+    total = sum(OP_WEIGHTS[o] for o in ops)
+    point = rng.random() * total
+    for o in ops:
+        point -= OP_WEIGHTS[o]
+        if point < 0:
+            return o
+    return ops[-1]
+
+
+def table_language(word: str, language: str) -> str:
+    """Whose tables edit `word`: English ones for a Latin-script word in a non-Latin text.
+
+    Romanised Hindi ("mujhse bola gaya") and English names inside Chinese or Arabic text are
+    typed on a Latin keyboard; a Devanagari letter inserted into them would be no typo.
+    """
+    if language in _LATIN_LANGUAGES or not _LATIN_ONLY.match(word):
+        return language
+    return "en"
+
+
+def is_eligible(word: str, language: str) -> bool:
+    """Enough editable letters, no digit, not a negation or number word, some edit exists."""
+    word = nfc(word)
+    if not word or _attaches(word[0]) or _SPACE.search(word):
+        return False
+    if any(unicodedata.category(ch).startswith("N") for ch in word):
+        return False
+    tables = table_language(word, language)
+    editable = sum(1 for g in graphemes(word) if _editable(g, tables))
+    if editable < MIN_GRAPHEMES.get(tables, DEFAULT_MIN_GRAPHEMES):
+        return False
+    if _protected_kind(word, language) in ("negation", "number"):
+        return False
+    return bool(available_operations(word, language))
+
+
+def noise_text_edits(text: str, language: str, rate: float,
+                     rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
+    """`text` (NFC) with round(rate x eligible words), at least one, edited once each.
+
+    Also returns the (original word, edited word) pairs in text order, for reports such as
+    TextAttack's "% words perturbed" and for readable golden tests.
+    """
+    _check(language)
+    text = nfc(text)
+    spans = words(text, language)
+    eligible = [i for i, span in enumerate(spans) if is_eligible(span.text, language)]
+    if not eligible:
+        return text, []
+    count = min(len(eligible), max(1, int(rate * len(eligible) + 0.5)))
+    chosen = sorted(rng.sample(eligible, count))
+    edits = {i: noise_word(spans[i].text, language, rng) for i in chosen}
+    pairs = [(spans[i].text, edits[i]) for i in chosen]
+    return nfc(replace_spans(text, edits, spans)), pairs
+
+
+def noise_text(text: str, language: str, rate: float, rng: random.Random) -> str:
+    """`noise_text_edits` without the list of edits."""
+    return noise_text_edits(text, language, rate, rng)[0]
+
+
+# --------------------------------------------------------------------------- perturbation
+
+def tables_digest(language: str) -> str:
+    """sha256 of every table the language's output depends on (canonical JSON)."""
+    tables = {
+        "layout": LAYOUTS[language], "not_typed": sorted(_NOT_TYPED),
+        "alphabet": ALPHABETS.get(language, ""), "homoglyphs": HOMOGLYPHS,
+        "zh_confusables": ZH_CONFUSABLES if language == "zh" else [],
+        "letter_diacritics": _LETTER_DIACRITICS.get(language, {}),
+        "no_word_start": sorted(_NO_WORD_START.get(language, ())), "signs": sorted(_SIGNS),
+        "harakat": sorted(_HARAKAT), "zh_numerals": sorted(_ZH_NUMERALS),
+        "vi": [_VI_TONES, _VI_HATS, _VI_D] if language == "vi" else [],
+        "latin_words": [] if language in _LATIN_LANGUAGES else [LAYOUTS["en"], ALPHABETS["en"]],
+    }
+    blob = json.dumps(tables, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(nfc(blob).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CharNoise:
+    """Script-aware typos on a share of the words of premise and hypothesis."""
+
+    severity: str
+    language: str
+    name: str = "char_noise"
+    family: str = FAMILY
+    version: str = VERSION
+    languages: frozenset[str] = field(default=frozenset(LANGUAGES))
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise KeyError(f"unknown severity {self.severity!r}; known: {', '.join(SEVERITIES)}")
+        _check(self.language)
+
+    def params(self) -> dict[str, Any]:
+        from attacks.protected import PROTECTED_VERSION
+
+        return {
+            "version": self.version, "language": self.language, "rate": RATES[self.severity],
+            "min_graphemes": MIN_GRAPHEMES.get(self.language, DEFAULT_MIN_GRAPHEMES),
+            "op_weights": dict(OP_WEIGHTS), "layout": LAYOUTS[self.language][0],
+            "strip_diacritics": self.language in DIACRITIC_LANGUAGES,
+            "tables_sha256": tables_digest(self.language),
+            "protected_version": PROTECTED_VERSION, "segmenter": _segmenter(self.language),
+        }
+
+    def resource_files(self) -> dict[str, str]:
+        return {}
+
+    def perturb(self, example: NLIExample, rng: random.Random) -> NLIExample | _NotApplicable:
+        if example.language != self.language:
+            raise ValueError(f"char_noise built for {self.language!r} got a "
+                             f"{example.language!r} example ({example.id}): wrong keyboard")
+        rate = RATES[self.severity]
+        premise = noise_text(example.premise, self.language, rate, rng)
+        hypothesis = noise_text(example.hypothesis, self.language, rate, rng)
+        if premise == nfc(example.premise) and hypothesis == nfc(example.hypothesis):
+            return NOT_APPLICABLE
+        return example.with_texts(premise, hypothesis)
+
+
+def _segmenter(language: str) -> str | None:
+    """Thai and Chinese word boundaries (hence which words get edited) come from a package."""
+    package = {"th": "pythainlp", "zh": "jieba"}.get(language)
+    if package is None:
+        return None
+    try:
+        return f"{package}=={importlib.metadata.version(package)}"
+    except importlib.metadata.PackageNotFoundError:
+        return f"{package}==unknown"
+
+
+def build(severity: str, language: str, data_root: Path) -> CharNoise:
+    """Registry factory; char noise needs no data files (`data_root` is unused)."""
+    return CharNoise(severity=severity, language=language)
