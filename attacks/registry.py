@@ -16,6 +16,7 @@ FAMILIES: dict[str, str] = {
     "char_noise": "attacks.charnoise:build",
     "synonym": "attacks.synonyms:build",
     "code_switch": "attacks.codeswitch:build",
+    "code_switch_sentence": "attacks.codeswitch:build_sentence",
     "back_translation": "attacks.backtranslation:build",
 }
 
