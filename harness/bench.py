@@ -63,6 +63,9 @@ class BenchConfig:
     hub_revision: str | None = None
     cache: Path | None = None
     """SQLite prediction cache (None: no cache)."""
+    benchmark: Path | None = None
+    """A generated benchmark folder: score its clean items and every perturbed unit."""
+    verify_benchmark: bool = True
 
 
 @dataclass
@@ -70,6 +73,32 @@ class EvalData:
     source: str
     examples: dict[str, list[NLIExample]]
     files: dict[str, str] = field(default_factory=dict)
+    perturbed: dict[str, dict[str, list[NLIExample]]] = field(default_factory=dict)
+    """Set name `family/severity` -> language -> perturbed examples (benchmark runs only)."""
+    benchmark: dict[str, Any] | None = None
+
+
+def load_benchmark_data(cfg: BenchConfig) -> EvalData:
+    """Clean and perturbed sets of a generated benchmark, verified unless told otherwise."""
+    from harness.benchmark import load_benchmark
+
+    bench = load_benchmark(cfg.benchmark, verify_files=cfg.verify_benchmark)
+    languages = [lang for lang in cfg.languages if lang in bench.languages]
+    if not languages:
+        raise DataError(f"{cfg.benchmark}: none of the requested languages is in the benchmark")
+    clean = apply_limit({lang: bench.clean(lang) for lang in languages}, cfg.limit)
+    keep = {lang: {e.id for e in items} for lang, items in clean.items()}
+    perturbed: dict[str, dict[str, list[NLIExample]]] = {}
+    for unit in bench.units():
+        if unit.language in keep:
+            items = [p.example for p in bench.perturbed(unit.family, unit.severity, unit.language)]
+            perturbed.setdefault(f"{unit.family}/{unit.severity}", {})[unit.language] = \
+                [e for e in items if e.id in keep[unit.language]]
+    info = {"id": bench.id, "benchmark_hash": bench.benchmark_hash, "verified": bench.verified,
+            "matches_spec": None if bench.report is None else bench.report.matches_spec,
+            "path": str(cfg.benchmark)}
+    return EvalData("benchmark", clean, {"manifest.json": sha256_file(Path(cfg.benchmark) / "manifest.json")},
+                    perturbed, info)
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -104,6 +133,8 @@ def load_eval_data(cfg: BenchConfig) -> EvalData:
     if cfg.source not in SOURCES:
         raise DataError(f"unknown source {cfg.source!r} (expected one of {', '.join(SOURCES)})")
     root = data_root(cfg.data_dir)
+    if cfg.benchmark is not None:
+        return load_benchmark_data(cfg)
     if cfg.source == "custom" or cfg.custom_file:
         if not cfg.custom_file:
             raise DataError("--source custom needs --data-file")
@@ -248,14 +279,16 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[s
     training = training_info(cfg)
     data = load_eval_data(cfg)
     examples = apply_limit(data.examples, cfg.limit)
-    log(f"data: {data.source}, {sum(map(len, examples.values()))} pairs in {len(examples)} languages")
+    sets = {"clean": examples, **data.perturbed}
+    n_pairs = sum(len(v) for s in sets.values() for v in s.values())
+    log(f"data: {data.source}, {n_pairs} pairs in {len(examples)} languages, {len(sets)} sets")
     adapter = load_model(cfg)
-    sets = {"clean": examples}
     t0 = time.perf_counter()
     probs = predict_sets(adapter, sets, log)
     predict_seconds = time.perf_counter() - t0
-    n_pairs = sum(len(v) for s in sets.values() for v in s.values())
     results = {"clean": score_set(examples, probs["clean"], cfg.seed)}
+    if data.perturbed:
+        results.update(robustness_results(sets, probs, cfg.seed))
     blob = predictions_bytes(sets, probs)
     record = build_record(cfg, adapter, training, data, examples, results, blob,
                           predict_seconds, time.perf_counter() - started, n_pairs)
@@ -263,7 +296,31 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[s
     with atomic_dir(cfg.out, replace=cfg.overwrite) as tmp:
         (tmp / "predictions.jsonl.gz").write_bytes(blob)
         (tmp / "result.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        if data.perturbed:
+            from harness.robustness import heatmap
+
+            heatmap(results["perturbed"], sorted(examples), str(tmp / "heatmap.png"),
+                    f"{record['model']['id']}: accuracy drop by family and language")
     return record
+
+
+def robustness_results(sets: dict[str, dict[str, list[NLIExample]]], probs: dict[str, dict[str, np.ndarray]],
+                       seed: int) -> dict[str, Any]:
+    """Perturbed accuracy, drop, flip rate per family/severity/language, and worst case."""
+    from harness.robustness import summarise
+
+    def predictions(set_name: str) -> dict[str, dict[str, int]]:
+        return {lang: {e.id: int(row.argmax()) for e, row in zip(items, probs[set_name][lang])}
+                for lang, items in sets[set_name].items()}
+
+    gold = {lang: {e.id: e.label for e in items} for lang, items in sets["clean"].items()}
+    perturbed: dict[str, dict[str, Any]] = {}
+    for set_name in sets:
+        if set_name != "clean":
+            family, severity = set_name.split("/")
+            perturbed.setdefault(family, {})[severity] = predictions(set_name)
+    summary = summarise(gold, predictions("clean"), perturbed, seed)
+    return {"perturbed": {"families": summary["families"]}, "worst_case": summary["worst_case"]}
 
 
 def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data: EvalData,
@@ -283,7 +340,7 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
         "data": {"source": data.source, "split": cfg.split, "languages": sorted(examples),
                  "files": data.files, "limit": cfg.limit,
                  "n_items": {lang: len(items) for lang, items in examples.items()},
-                 "items_sha256": items_sha256(examples), "benchmark": None},
+                 "items_sha256": items_sha256(examples), "benchmark": data.benchmark},
         "seed": cfg.seed,
         "hardware": hardware(cfg.device),
         "inference": {"batch_size": cfg.batch_size, "device": cfg.device,

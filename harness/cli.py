@@ -57,6 +57,9 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", default="auto", choices=["auto", "local", "xnli10", "hub", "custom"],
                    help="where XNLI comes from (auto: local files under the data root, else the official download)")
     p.add_argument("--data-file", help="custom JSONL/TSV file of premise, hypothesis, label[, language, id]")
+    p.add_argument("--benchmark", type=Path, help="a generated benchmark folder (clean + every perturbed set)")
+    p.add_argument("--unverified", action="store_true",
+                   help="score a benchmark whose hashes do not verify (recorded as unverified)")
     p.add_argument("--split", default="test", choices=["dev", "test"])
     p.add_argument("--languages", type=_languages, default=LANGUAGES, help="comma-separated, default all 15")
     p.add_argument("--limit", type=_positive, help="first N items per language (quick runs)")
@@ -94,7 +97,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code, regime=args.regime,
         intermediate_tasks=args.intermediate_tasks, recipe=args.recipe, seed=args.seed,
         overwrite=args.overwrite, progress=not args.no_progress,
-        cache=None if args.no_cache else (args.cache or cache_root() / "predictions.sqlite"))
+        cache=None if args.no_cache else (args.cache or cache_root() / "predictions.sqlite"),
+        benchmark=args.benchmark, verify_benchmark=not args.unverified)
     record = run(cfg, log=_log)
     print(summary_table(record))
     truncated = record["truncation"].get("truncated", 0)

@@ -48,7 +48,7 @@ def _row(rank: int, name: str, record: dict[str, Any]) -> list[str]:
 
 
 def render(records: list[tuple[str, dict[str, Any]]]) -> str:
-    """The markdown page, ranked by clean macro accuracy (ties broken by name)."""
+    """The markdown page: clean accuracy for every record, then robustness for benchmark records."""
     from tabulate import tabulate
 
     ranked = sorted(records, key=lambda nr: (-nr[1]["results"]["clean"]["macro"]["accuracy"], nr[0]))
@@ -56,4 +56,37 @@ def render(records: list[tuple[str, dict[str, Any]]]) -> str:
     rows = [_row(i + 1, name, record) for i, (name, record) in enumerate(ranked)]
     splits = sorted({r["data"].get("split", "") for _, r in records}) or ["test"]
     body = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) if rows else "_No submissions yet._"
-    return HEADER.format(split="/".join(splits)) + "\n" + body + "\n"
+    return HEADER.format(split="/".join(splits)) + "\n## Clean accuracy\n\n" + body + "\n" + _robustness(records)
+
+
+ROBUSTNESS_HEADER = """
+## Robustness on the fixed benchmark
+
+Ranked by worst-case accuracy (an item counts only if the model is right on its clean text and on
+every perturbed version of it). Per family: perturbed accuracy averaged over severities and
+languages, and in brackets its change from clean accuracy on the same items (negative: a drop). `–`: family not in
+the benchmark the record was scored on.
+"""
+
+
+def _robustness(records: list[tuple[str, dict[str, Any]]]) -> str:
+    from tabulate import tabulate
+
+    scored = [(n, r) for n, r in records if r["results"].get("perturbed")]
+    if not scored:
+        return ""
+    families = sorted({f for _, r in scored for f in r["results"]["perturbed"]["families"]})
+    ranked = sorted(scored, key=lambda nr: (-(nr[1]["results"]["worst_case"]["average"] or 0), nr[0]))
+    rows = []
+    for i, (name, record) in enumerate(ranked):
+        res = record["results"]
+        bench = record["data"].get("benchmark") or {}
+        row = [str(i + 1), f"[{name}](../submissions/{name}/)", record["training"]["regime"],
+               ", ".join(record["training"]["intermediate_tasks"]) or "-", bench.get("id", ""),
+               _pct(res["clean"]["macro"]["accuracy"]), _pct(res["worst_case"]["average"])]
+        for family in families:
+            avg = res["perturbed"]["families"].get(family, {}).get("average")
+            row.append("–" if not avg or avg["accuracy"] is None else f"{_pct(avg['accuracy'])} ({-100 * avg['drop']:+.1f})")
+        rows.append(row)
+    headers = ["rank", "name", "regime", "intermediate tasks", "benchmark", "clean", "worst case", *families]
+    return ROBUSTNESS_HEADER + "\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
