@@ -232,9 +232,80 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- benchmark: generate / verify / audit -----------------------------------------------------
+
+def add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate the fixed perturbed benchmark (offline, resumable)",
+                       description="Write the benchmark of a spec (default: the committed xnli-robust-v1) into OUT: "
+                                   "one JSONL per family/severity/language plus manifest.json with every file's "
+                                   "sha256. Rerunning after an interruption continues where it stopped.")
+    p.add_argument("out", type=Path, help="output folder")
+    p.add_argument("--size", default="lite", help="lite (300 items per language) or full (5,010)")
+    p.add_argument("--spec", type=Path, help="spec YAML (default: harness/specs/xnli-robust-v1.yaml)")
+    p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA)")
+    p.add_argument("--processes", type=_positive, default=1, help="worker processes (results do not depend on it)")
+    p.add_argument("--families", type=_tasks, help="only these families (a partial benchmark: its hash will differ)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from harness.benchmark import generate, load_spec, verify
+
+    spec = load_spec(args.spec) if args.spec else None
+    report = generate(args.out, size=args.size, spec=spec, data_root=args.data_dir, processes=args.processes,
+                      families=list(args.families) if args.families else None, progress=not args.no_progress)
+    checked = verify(args.out, spec=spec)
+    print(f"benchmark {args.out}: hash {checked.benchmark_hash} ({checked.n_files} files)")
+    print(_match_line(checked))
+    return 0
+
+
+def _match_line(report) -> str:  # type: ignore[no-untyped-def]
+    if report.matches_spec:
+        return "matches the hash the spec expects: this is the published benchmark"
+    return "; ".join(report.notes) or "the spec pins no hash for this size"
+
+
+def add_verify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="recompute every hash of a generated benchmark",
+                       description="Recompute the sha256 of every benchmark file and compare with the manifest and "
+                                   "with the hash the spec expects; exit 3 on any mismatch.")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--spec", type=Path, help="spec YAML (default: the committed one)")
+    p.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from harness.benchmark import load_spec, verify
+
+    report = verify(args.folder, spec=load_spec(args.spec) if args.spec else None)
+    print(f"OK: {report.n_files} files verified, benchmark hash {report.benchmark_hash}")
+    print(_match_line(report))
+    return 0
+
+
+def add_audit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audit", help="export a random sample per family and language for human review (CSV)")
+    p.add_argument("folder", type=Path, help="generated benchmark folder")
+    p.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    p.add_argument("--per-cell", type=_positive, default=20, help="items per family and language")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_audit)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from harness.benchmark import audit
+
+    rows = audit(args.folder, args.out, per_cell=args.per_cell, seed=args.seed)
+    print(f"wrote {rows} rows to {args.out}")
+    return 0
+
+
 # ---- entry point ------------------------------------------------------------------------------
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare, add_base_model, add_train]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare, add_base_model, add_train,
+                                                                   add_generate, add_verify, add_audit]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -69,3 +69,29 @@ def test_bench_refuses_a_tampered_benchmark(small_benchmark: Path, tiny_bert: Pa
     code = main(["bench", str(tiny_bert), "--benchmark", str(copy), "--out", str(tmp_path / "o"), "--no-progress"])
     assert code == 3 and "verification failed" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_generate_verify_audit_cli(tmp_path: Path, data_root: Path, small_benchmark: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+    import shutil
+
+    import yaml
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "xnli-robust-test", "version": "0", "seed": 7, "split": "test", "languages": ["hi", "ar"],
+        "sizes": {"tiny": {"per_language": 9, "stratify": ["label"]}},
+        "families": {"char_noise": {"severities": ["medium"], "languages": "all", "similarity": None}}}))
+    out = tmp_path / "gen"
+    assert main(["generate", str(out), "--size", "tiny", "--spec", str(spec), "--data-dir", str(data_root),
+                 "--no-progress"]) == 0
+    assert main(["verify", str(out), "--spec", str(spec)]) == 0
+    assert "OK: " in capsys.readouterr().out
+    assert main(["audit", str(out), "--out", str(tmp_path / "a.csv"), "--per-cell", "3"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "a.csv", encoding="utf-8-sig")))
+    assert len(rows) == 6 and {r["language"] for r in rows} == {"hi", "ar"}
+    bad = shutil.copytree(out, tmp_path / "bad")
+    target = next((bad / "char_noise").rglob("*.jsonl"))
+    target.write_bytes(target.read_bytes().replace(b"{", b"[", 1))
+    assert main(["verify", str(bad), "--spec", str(spec)]) == 3
