@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export NLTK_DATA ?= $(DATA)/nltk_data
 
-.PHONY: venv system-deps test test-slow clean
+.PHONY: venv system-deps test test-slow textattack clean
 
 APT_PACKAGES := apertium apertium-eng-spa apertium-fr-es
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -34,6 +34,11 @@ test: venv system-deps
 
 test-slow: venv system-deps
 	$(BIN)/python -m pytest -q -m slow
+
+# Optional: TextAttack for the throughput comparison (and, later, adaptive attacks).
+textattack: venv
+	$(BIN)/pip install --quiet -e '.[textattack]'
+	$(BIN)/pip install --quiet --no-deps textattack==0.3.11
 
 clean:
 	rm -rf $(VENV) build *.egg-info

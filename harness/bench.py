@@ -290,11 +290,19 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[s
         (tmp / "predictions.jsonl.gz").write_bytes(blob)
         (tmp / "result.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", "utf-8")
         if data.perturbed:
-            from harness.robustness import heatmap
-
-            heatmap(results["perturbed"], sorted(examples), str(tmp / "heatmap.png"),
-                    f"{record['model']['id']}: accuracy drop by family and language")
+            write_heatmap(record, tmp / "heatmap.png", log)
     return record
+
+
+def write_heatmap(record: dict[str, Any], path: Path, log: Callable[[str], None]) -> None:
+    """The language x family heat map beside the record; plotting is optional (matplotlib)."""
+    try:
+        from harness.robustness import heatmap
+
+        heatmap(record["results"]["perturbed"], record["data"]["languages"], str(path),
+                f"{record['model']['id']}: accuracy drop by family and language")
+    except ImportError as exc:
+        log(f"no heat map: {exc}")
 
 
 def robustness_results(sets: dict[str, dict[str, list[NLIExample]]], probs: dict[str, dict[str, np.ndarray]],

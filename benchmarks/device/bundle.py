@@ -112,7 +112,9 @@ def main() -> int:
         shutil.copy2(base / name, args.out / "base" / name)
     with open(base / "tokenizer.json", "rb") as src, gzip.open(args.out / "base" / "tokenizer.json.gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
-    (args.out / "base" / "weights_sha256.txt").write_text(sha256_file(base / "model.safetensors") + "\n")
+    from adapters.hf import weights_sha256
+
+    (args.out / "base" / "weights_sha256.txt").write_text(weights_sha256(base) + "\n")
     with tarfile.open(args.out / "data.tar.gz", "w:gz") as tar:
         for sub in DATA_DIRS:
             tar.add(root / sub, arcname=f"data/{sub}")
