@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export NLTK_DATA ?= $(DATA)/nltk_data
 
-.PHONY: venv system-deps test test-slow textattack clean
+.PHONY: venv system-deps test test-slow bench textattack clean
 
 APT_PACKAGES := apertium apertium-eng-spa apertium-fr-es
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -34,6 +34,10 @@ test: venv system-deps
 
 test-slow: venv system-deps
 	$(BIN)/python -m pytest -q -m slow
+
+# The main job with no arguments: the direct reference adapter on the lite benchmark.
+bench: venv system-deps
+	$(BIN)/xnli-robust bench
 
 # Optional: TextAttack for the throughput comparison (and, later, adaptive attacks).
 textattack: venv

@@ -52,7 +52,9 @@ def _log(message: str) -> None:
 def add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="score a checkpoint on XNLI and write a result record",
                        description="Score an NLI checkpoint (folder or hub id) on XNLI in every language.")
-    p.add_argument("model", help="checkpoint folder or Hugging Face hub id")
+    p.add_argument("model", nargs="?", default=None,
+                   help="checkpoint folder or Hugging Face hub id (default: the direct reference submission, "
+                        "scored on the lite benchmark, which is generated first if missing)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<model name>)")
     p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA, else the download cache)")
     p.add_argument("--source", default="auto", choices=["auto", "local", "xnli10", "hub", "custom"],
@@ -85,10 +87,32 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+DEFAULT_MODEL = REPO / "submissions" / "direct-e5small-s1"
+DEFAULT_BENCHMARK = REPO / "runs" / "xnli-robust-v1-lite"
+
+
+def _default_job(args: argparse.Namespace) -> None:
+    """No model given: the direct reference adapter on the lite benchmark (generated once)."""
+    args.model = str(DEFAULT_MODEL)
+    args.recipe = args.recipe or str(DEFAULT_MODEL / "recipe.yaml")
+    if args.benchmark is None and args.source == "auto" and not args.data_file:
+        args.benchmark = DEFAULT_BENCHMARK
+        if not (DEFAULT_BENCHMARK / "manifest.json").is_file():
+            from harness.benchmark import generate
+
+            _log(f"generating the lite benchmark into {DEFAULT_BENCHMARK} (once; resumable)")
+            generate(DEFAULT_BENCHMARK, size="lite", data_root=args.data_dir, processes=2, progress=not args.no_progress)
+    if args.out is None:
+        args.out = REPO / "runs" / "default"
+        args.overwrite = True
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import BenchConfig, run, summary_table
     from harness.paths import cache_root
 
+    if args.model is None:
+        _default_job(args)
     out = args.out or REPO / "runs" / Path(args.model.rstrip("/")).name
     cfg = BenchConfig(
         model=args.model, out=out, data_dir=args.data_dir, source=args.source, custom_file=args.data_file,

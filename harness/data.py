@@ -117,11 +117,7 @@ def load_xnli10(folder: Path, split: str, languages: Iterable[str]) -> dict[str,
     for language in wanted:
         _check_language(language)
     rows = _lines(path)
-    try:
-        _, header_line = next(rows)
-    except StopIteration:
-        raise DataError(f"{path}: empty file") from None
-    header = header_line.split("\t")
+    header = _header(rows, path)
     needed = ("language", "gold_label", "pairID", "genre", "sentence1", "sentence2")
     missing = [name for name in needed if name not in header]
     if missing:
@@ -187,13 +183,18 @@ def _custom_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         yield number, record
 
 
-def _custom_tsv(path: Path) -> Iterator[tuple[int, dict]]:
-    rows = _lines(path)
+def _header(rows: Iterator[tuple[int, str]], path: Path) -> list[str]:
+    """The tab-separated column names on the first line."""
     try:
         _, header_line = next(rows)
     except StopIteration:
         raise DataError(f"{path}: empty file") from None
-    header = header_line.split("\t")
+    return header_line.split("\t")
+
+
+def _custom_tsv(path: Path) -> Iterator[tuple[int, dict]]:
+    rows = _lines(path)
+    header = _header(rows, path)
     for number, line in rows:
         if not line.strip():
             continue

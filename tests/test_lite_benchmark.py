@@ -1,0 +1,45 @@
+"""The published lite benchmark: generated from the data mirror, it must hash as the spec says.
+
+Slow (the similarity filter encodes every changed sentence on the CPU): `make test-slow`.
+Set XNLI_ROBUST_LITE to an existing generated folder to verify that instead of generating.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.benchmark import generate, load_spec, verify
+from harness.errors import IntegrityError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def lite(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    existing = os.environ.get("XNLI_ROBUST_LITE")
+    if existing:
+        return Path(existing)
+    out = tmp_path_factory.mktemp("lite") / "xnli-robust-v1-lite"
+    generate(out, size="lite", data_root=data_root, processes=2, progress=False)
+    return out
+
+
+def test_lite_matches_the_published_hash(lite: Path) -> None:
+    spec = load_spec()
+    report = verify(lite)
+    assert spec.expected_hashes["lite"], "the spec must pin the lite hash"
+    assert report.benchmark_hash == spec.expected_hashes["lite"] and report.matches_spec is True
+
+
+def test_one_flipped_byte_fails_verification(lite: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(lite, tmp_path / "copy")
+    target = copy / "synonym" / "medium" / "th.jsonl"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="th.jsonl: sha256"):
+        verify(copy)
