@@ -518,7 +518,7 @@ class SentenceCodeSwitch:
     language: str
     data_root: Path
     name: str = "code_switch_sentence"
-    family: str = FAMILY
+    family: str = "code_switch_sentence"  # its own registry family: a different kind of edit
     version: str = VERSION
 
     @property

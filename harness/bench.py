@@ -95,8 +95,7 @@ def load_benchmark_data(cfg: BenchConfig) -> EvalData:
             perturbed.setdefault(f"{unit.family}/{unit.severity}", {})[unit.language] = \
                 [e for e in items if e.id in keep[unit.language]]
     info = {"id": bench.id, "benchmark_hash": bench.benchmark_hash, "verified": bench.verified,
-            "matches_spec": None if bench.report is None else bench.report.matches_spec,
-            "path": str(cfg.benchmark)}
+            "matches_spec": None if bench.report is None else bench.report.matches_spec}
     return EvalData("benchmark", clean, {"manifest.json": sha256_file(Path(cfg.benchmark) / "manifest.json")},
                     perturbed, info)
 

@@ -258,10 +258,12 @@ def test_protocol_params_and_resources(data_root: Path, mode: str) -> None:
 
     attack = cs.build("high", "zh", data_root, mode=mode)
     assert isinstance(attack, Perturbation)
-    assert attack.family == "code_switch" and attack.params()["mode"] == mode
+    assert attack.family == {"word": "code_switch", "sentence": "code_switch_sentence"}[mode]
+    assert attack.params()["mode"] == mode
     json.dumps(attack.params(), sort_keys=True)
     assert all(Path(p).is_file() for p in attack.resource_files().values())
     assert isinstance(build("code_switch", "high", "zh", data_root), cs.WordCodeSwitch)
+    assert isinstance(build("code_switch_sentence", "high", "zh", data_root), cs.SentenceCodeSwitch)
 
 
 def test_unknown_names_rejected(data_root: Path) -> None:
