@@ -26,7 +26,9 @@ MODEL_FILES = ("adapter_config.json", "adapter_model.safetensors", "config.json"
 
 def patch(base: Path, base_sha256: str) -> None:
     from adapters import hf
-    from harness import basemodel
+    from harness import basemodel, bench
+
+    bench.validate = lambda record, where="record": None  # no jsonschema there: `submit` validates here
 
     basemodel.ensure_base_model = lambda model_dir=None: base  # type: ignore[assignment]
     original_hash = hf.weights_sha256
