@@ -90,3 +90,18 @@ def test_console_script_runs(tmp_path: Path, tiny_bert: Path, data_root: Path) -
     assert "| zh" in result.stdout
     bad = subprocess.run([exe, "bench", str(tiny_bert), "--languages", "xx"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "unknown language" in bad.stderr
+
+
+def test_bench_without_a_model_is_the_reference_main_job(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`xnli-robust bench` alone: the direct reference adapter on the lite benchmark, generated once."""
+    import harness.benchmark
+    import harness.cli as cli
+
+    generated: list[Path] = []
+    monkeypatch.setattr(cli, "DEFAULT_BENCHMARK", tmp_path / "lite")
+    monkeypatch.setattr(harness.benchmark, "generate", lambda out, **kw: generated.append(out))
+    args = cli.parser().parse_args(["bench", "--no-progress"])
+    cli._default_job(args)
+    assert args.model == str(cli.DEFAULT_MODEL) and Path(args.recipe).name == "recipe.yaml"
+    assert (cli.DEFAULT_MODEL / "adapter_model.safetensors").is_file()
+    assert args.benchmark == tmp_path / "lite" and generated == [tmp_path / "lite"]
