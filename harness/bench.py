@@ -274,9 +274,20 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[s
     sets = {"clean": examples, **data.perturbed}
     n_pairs = sum(len(v) for s in sets.values() for v in s.values())
     log(f"data: {data.source}, {n_pairs} pairs in {len(examples)} languages, {len(sets)} sets")
+    from harness import distributed
+
+    cfg.device = distributed.device_for(cfg.device)
     adapter = load_model(cfg)
     t0 = time.perf_counter()
-    probs = predict_sets(adapter, sets, log)
+    if distributed.world_size() > 1:
+        shard_dir = cfg.out.with_name(f".{cfg.out.name}.shards")
+        sharded = distributed.predict_sharded(lambda part: predict_sets(adapter, part, log), sets, shard_dir,
+                                              getattr(adapter, "stats", {}))
+        if sharded is None:  # not the main process: the main one publishes the record
+            return {}
+        probs = sharded
+    else:
+        probs = predict_sets(adapter, sets, log)
     predict_seconds = time.perf_counter() - t0
     results = {"clean": score_set(examples, probs["clean"], cfg.seed)}
     if data.perturbed:
@@ -291,6 +302,12 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[s
         if data.perturbed:
             write_heatmap(record, tmp / "heatmap.png", log)
     return record
+
+
+def _world() -> int:
+    from harness.distributed import world_size
+
+    return world_size()
 
 
 def write_heatmap(record: dict[str, Any], path: Path, log: Callable[[str], None]) -> None:
@@ -343,7 +360,7 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
                  "items_sha256": items_sha256(examples), "benchmark": data.benchmark},
         "seed": cfg.seed,
         "hardware": hardware(cfg.device),
-        "inference": {"batch_size": cfg.batch_size, "device": cfg.device,
+        "inference": {"batch_size": cfg.batch_size, "device": cfg.device, "processes": _world(),
                       "cache": None if cfg.cache is None else {"hits": adapter.hits, "misses": adapter.misses}},
         "timing": {"total_seconds": round(total_seconds, 3), "predict_seconds": round(predict_seconds, 3),
                    "pairs_per_second": round(n_pairs / predict_seconds, 2) if predict_seconds else 0.0},
