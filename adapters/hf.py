@@ -217,6 +217,29 @@ class HFAdapter:
 
         return tqdm(iterable, desc="scoring", unit="batch", leave=False)
 
+    def quantize_int8(self, parity_pairs: Sequence[tuple[str, str]], min_agreement: float = 0.99) -> dict[str, Any]:
+        """Dynamic int8 quantisation of the linear layers (CPU), refused if it changes predictions.
+
+        The same pairs are scored before and after; the agreement of predicted labels and the
+        largest probability change go into the record, so a faster run never silently scores
+        differently.
+        """
+        import torch
+
+        if not self.device.startswith("cpu"):
+            raise ModelError("int8 dynamic quantisation runs on the CPU only")
+        before = self.predict(parity_pairs)
+        self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+        after = self.predict(parity_pairs)
+        parity = {"n_items": len(parity_pairs), "label_agreement": float((before.argmax(1) == after.argmax(1)).mean()),
+                  "max_probability_change": float(np.abs(before - after).max())}
+        if parity["label_agreement"] < min_agreement:
+            raise ModelError(f"int8 quantisation changes {100 * (1 - parity['label_agreement']):.1f}% of predictions "
+                             f"on {len(parity_pairs)} English dev items (allowed {100 * (1 - min_agreement):.1f}%); "
+                             "score without --quantize")
+        self.info.update(precision="int8-dynamic", quantization={"method": "torch.ao dynamic int8, nn.Linear", **parity})
+        return parity
+
     def identity(self) -> dict[str, Any]:
         return {
             **self.info,
@@ -224,15 +247,9 @@ class HFAdapter:
             "label_map_source": self.label_map.source,
             "label_map_detail": self.label_map.detail,
             "max_length": self.max_length,
-            "precision": str(next(self.model.parameters()).dtype).removeprefix("torch."),
+            "precision": self.info.get("precision") or str(next(self.model.parameters()).dtype).removeprefix("torch."),
             "device": self.device,
         }
-
-
-def identity_hash(identity: dict[str, Any]) -> str:
-    """Hash of what decides a model's predictions (weights, labels, length, precision)."""
-    keys = ("weights_sha256", "label_map", "max_length", "precision")
-    return sha256_json({k: identity.get(k) for k in keys})
 
 
 Predictor = Callable[[Sequence[tuple[str, str]]], np.ndarray]

@@ -63,6 +63,8 @@ class BenchConfig:
     hub_revision: str | None = None
     cache: Path | None = None
     """SQLite prediction cache (None: no cache)."""
+    quantize: str | None = None
+    """"int8": dynamic int8 quantisation on the CPU, with a parity check on English dev items."""
     benchmark: Path | None = None
     """A generated benchmark folder: score its clean items and every perturbed unit."""
     verify_benchmark: bool = True
@@ -195,6 +197,9 @@ def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
         batch_size=cfg.batch_size, label_map=cfg.label_map,
         calibrate_with=calibration_items(cfg) if cfg.calibrate else None,
         allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code, progress=cfg.progress)
+    if cfg.quantize == "int8":
+        pairs, _ = calibration_items(cfg)
+        adapter.quantize_int8(pairs[:300])
     if cfg.cache is None:
         return adapter
     from harness.cache import CachedAdapter
@@ -347,7 +352,7 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
     identity = adapter.identity()
     model = {k: identity.get(k) for k in ("id", "revision", "adapter", "weights_sha256", "label_map",
                                            "label_map_source", "max_length", "precision", "architecture",
-                                           "num_parameters", "weights_format", "label_map_detail")}
+                                           "num_parameters", "weights_format", "label_map_detail", "quantization")}
     model["base_model"] = identity.get("base_model")
     return {
         "schema_version": 1,

@@ -138,3 +138,14 @@ def test_weights_hash_names_the_bytes(tiny_xlmr: Path, tmp_path: Path) -> None:
     assert hf.weights_sha256(copy) == hf.weights_sha256(tiny_xlmr)
     permuted = permuted_copy(tiny_xlmr, tmp_path / "perm", (1, 0, 2))
     assert hf.weights_sha256(permuted) != hf.weights_sha256(tiny_xlmr)
+
+
+def test_int8_quantisation_is_parity_checked(tiny_bert: Path, pairs: list[tuple[str, str]]) -> None:
+    adapter = HFAdapter.load(str(tiny_bert))
+    parity = adapter.quantize_int8(pairs, min_agreement=0.0)
+    identity = adapter.identity()
+    assert identity["precision"] == "int8-dynamic"
+    assert identity["quantization"]["label_agreement"] == parity["label_agreement"] and 0 <= parity["label_agreement"] <= 1
+    strict = HFAdapter.load(str(tiny_bert))
+    with pytest.raises(ModelError, match="int8 quantisation changes"):
+        strict.quantize_int8(pairs, min_agreement=1.01)
