@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -46,3 +47,15 @@ def tiny_bert(tiny_dir: Path, data_root: Path) -> Path:
     from tiny_models import build_checkpoint
 
     return build_checkpoint(tiny_dir / "bert", data_root, "bert", seed=1)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for the test, restored after it: on a shared 2-core machine OpenMP
+    with 2 threads oversubscribes and runs several times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

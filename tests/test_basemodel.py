@@ -37,16 +37,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)  # 470 MB; pytest keeps old temp folders around
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """The shared 2-core test machine runs other suites at once; OpenMP with 2 threads then
-    oversubscribes and runs ~8x slower than with 1.  Restored after each test."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_dequantize_q4_0_golden() -> None:

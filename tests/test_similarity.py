@@ -27,16 +27,7 @@ def encoder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentenceEncode
     shutil.rmtree(model_dir, ignore_errors=True)  # 470 MB; pytest keeps old temp folders
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """The shared 2-core test machine runs other suites at once; OpenMP with 2 threads then
-    oversubscribes and runs ~8x slower than with 1.  Restored after each test."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def hypotheses(data_root: Path, lang: str, n: int) -> list[str]:
