@@ -132,14 +132,20 @@ def test_precomputed_route_skips_edited_or_unknown_items(data_root: Path, tmp_pa
     assert perturbation.perturb_batch([edited, unknown]) == [NOT_APPLICABLE, NOT_APPLICABLE]
 
 
+def _text_sha(example) -> str:  # type: ignore[no-untyped-def]
+    from harness.hashing import sha256_text
+
+    return sha256_text(example.premise + "\x1f" + example.hypothesis)
+
+
 def test_apertium_route_golden(apertium_installed: None, data_root: Path, tmp_path: Path) -> None:
     perturbation = build("medium", "en", data_root, cache_dir=tmp_path)
     assert isinstance(perturbation, Perturbation)
     items = _test_items(data_root, "en", range(2))
     first, second = perturbation.perturb_batch(items, [RNG, RNG])
-    premise = "Well, I did not go even thinking roughly that, but was so frustrated, and, finished to speak to him again."
-    assert first == items[0].with_texts(premise, "I havent spoken to him again.")
-    assert second == items[1].with_texts(premise, "It was so unbalanced that only began to speak to him again.")
+    # pinned by hash: the round trips of real XNLI rows stay out of the repository
+    assert first.id == items[0].id and _text_sha(first) == "570a78194e269e76986d9778432c04ecdbea90f88c6a448fc286ce8f66f1b37d", (first.premise, first.hypothesis)
+    assert second.id == items[1].id and _text_sha(second) == "78a14b9aaf1037c7b9bb62edb539d071eb4c1f439e6d5c223b19bab0406eeee7", (second.premise, second.hypothesis)
     params = perturbation.params()
     assert params["route"] == "en>es>en" and [h["engine"] for h in params["hops"]] == ["apertium", "apertium"]
     assert perturbation.resource_files() == {}
@@ -148,10 +154,8 @@ def test_apertium_route_golden(apertium_installed: None, data_root: Path, tmp_pa
 def test_bergamot_route_golden(data_root: Path, tmp_path: Path) -> None:
     perturbation = build("low", "en", data_root, cache_dir=tmp_path)
     item = _test_items(data_root, "en", range(1))[0]
-    assert perturbation.perturb(item, RNG) == item.with_texts(
-        "Well, I wasn't even thinking about it, but I was so frustrated, and I ended up talking to him again.",
-        "I didn't talk to him again.",
-    )
+    out = perturbation.perturb(item, RNG)
+    assert out.id == item.id and _text_sha(out) == "a1f4ed68b1a1e29cfa620c7709fc7c86b226e4e662956a6d3d271cd2a28b855c", (out.premise, out.hypothesis)
 
 
 def test_available_languages_and_registry(apertium_installed: None, data_root: Path) -> None:

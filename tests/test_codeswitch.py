@@ -11,6 +11,8 @@ import random
 from pathlib import Path
 
 import pytest
+
+from harness.hashing import sha256_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,42 +43,24 @@ def perturb(root: Path, language: str, pair_id: str, severity: str = "medium",
     return out
 
 
-GOLDEN = {
-    ("en", "77"): (
-        "She said there were just tears coming down from her eyes and she сказал, then she "
-        "said Joe пришёл up on the porch.",
-        "She جلدی سے wiped دور the tears after flinging Joe off the porch."),
-    ("fr", "1495"): (
-        "mais à paylaşalım ça, j'espère qu'il fait toujours iyi, pas trop froid, peut-être un "
-        "peu de बर्फ़ pour le réveillon de Noël, ou un autre jour ça serait bien, mais c'est "
-        "mal parti",
-        "J'ai entendu söyle qu'il va pleuvoir cette semaine."),
-    ("zh", "204"): (  # 故事 is never switched: it touches 不同, which holds the negation 不
-        "我的祖母曾经跟我讲过很多关于她成长年代的不同故事，特别是，呃，她曾经讲过她的 οικογένεια，"
-        "以及那段时间的情况。",
-        "我的 anneanne 告诉了我很多在她长大的时候她家庭的事情。"),
-    ("th", "204"): (
-        "ยายของฉัน някога เล่าเรื่องต่าง ๆ มากมายเกี่ยวกับ год เธอที่เติบโตขึ้นมา "
-        "และโดยเฉพาะอย่างยิ่งเธอเคยพูดเรื่อง семейство ของเธอและเล่าว่าครอบครัวเธอเป็นอย่างไรในช่วงเวลานั้น",
-        "คุณยายของฉันบอกฉันเกี่ยวกับครอบครัวของเธอสมัยที่เธอยังเป็นเด็กหลายเรื่อง"),
-    ("ar", "3736"): (
-        "تنحرف roads وتدور حول الانحناءات الحادة وتلتف فوق التعرجات.",
-        "كان الطريق متعرج"),
-    ("hi", "459"): (
-        "एक बात तो है की उसकी savunma काफी बढ़िया है ।",
-        "वह अविश्वसनीय ลักษณะ से कमजोर थी।"),
-    ("sw", "1495"): (
-        "lakini mbali na hilo natumai bado ni joto si 冷冷 sana labda labda basi labda nevado "
-        "kidogo usiku kabla ya Krismasi au hivo itakuwa nzuri lakini haikai nzuri.",
-        "Nasikia tunapata mvua wiki hii."),
+# The perturbed texts are pinned by hash, not written out: real XNLI rows stay out of the
+# repository (a failing test prints the new text to compare by eye).
+GOLDEN_SHA256 = {
+    ('en', '77'): 'af1c0230c2e5a220f1149782e6cd084632dde5a42745c555d7e2352d7b72952f',
+    ('fr', '1495'): '7f656ff150d3510fc059e98e7f87cc123dbeb25841515227c74bdeae1f594591',
+    ('zh', '204'): '12de12882c59263b19ba5d87ef6b034ba306f5ab437a382abdef7bea85f691ce',
+    ('th', '204'): 'e6d6d57a961ee40d4695a676271e661a838bf0ce831241068b37e3d3bb2cb77a',
+    ('ar', '3736'): '7e169df2d454c9ada4e6696d0c6a43fb07627a3ed0cf7e9e26bf550a1c14adba',
+    ('hi', '459'): '5860ec442591af200ffca90d729e46560fa08feb46c49af5b94744bb4763ee7d',
+    ('sw', '1495'): '8a214ae9cd664068f8bdbf2ad5ff1bcdd7d21a353e0663044033621e64cd7234',
 }
 
 
 @needs_opencc
-@pytest.mark.parametrize(("language", "pair_id"), sorted(GOLDEN))
+@pytest.mark.parametrize(("language", "pair_id"), sorted(GOLDEN_SHA256))
 def test_golden_word_level(data_root: Path, language: str, pair_id: str) -> None:
     out = perturb(data_root, language, pair_id)
-    assert (out.premise, out.hypothesis) == GOLDEN[(language, pair_id)]
+    assert sha256_text(out.premise + "\x1f" + out.hypothesis) == GOLDEN_SHA256[(language, pair_id)], (out.premise, out.hypothesis)
     assert out.id == pair_id and out.label == xnli_example(data_root, language, pair_id).label
 
 

@@ -6,6 +6,8 @@ import gzip
 from pathlib import Path
 
 import pytest
+
+from harness.hashing import sha256_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,55 +20,21 @@ from harness.examples import NLIExample, parse_label
 # Pinned outputs at severity medium, seed 13 (rows of xnli/test-{lang}.tsv.gz, 0-based).
 # Eyeballed before pinning: WordNet synonyms are not always idiomatic (see the module
 # docstring); a change here means the algorithm changed and VERSION must be bumped.
-GOLDEN = {
-    ('en', 5): (
-        "And I thought that was a privilege, and it's still, it's still, I was the only nine two-two Ex-O which was my AFFC Air Force Career field.",
-        'We all were given the same exact figure no matter what privileges we were promised to be granted, it was all a lie.',
-    ),
-    ('en', 11): (
-        "There's so much you could talk about on that I'll just jump that.",
-        "I wont talk about the history of the city because there's too much to tell.",
-    ),
-    ('fr', 5): (
-        "Et je pensais que c'était un privilège, et ça l'est encore, toujours, j'étais le seul 922 Ex-O, c'est là que j'avais effectué ma carrière dans l'AFFC Air Force.",
-        "Nous avons tous reçu le même nombre exact, peu importe les privilèges qu'on nous a promis de nous formuler, c'était un mensonge.",
-    ),
-    ('fr', 11): (
-        "Il y a tellement de choses dont vous pourriez parler que je vais juste m'en passer.",
-        "Je ne vais pas parler de l'histoire de la métropole parce qu'il y aurait trop de choses à dire.",
-    ),
-    ('zh', 5): (
-        '而我当初认为这是一个特权，我现在仍然这样愿意，我是唯一的922 Ex-O，也是我的AFFC空军职业生涯。',
-        '我们都被赋予了相同的一定数字，无论我们被许诺了何种特权，都是谎言。',
-    ),
-    ('zh', 11): (
-        '你可以讲的太多了，我就不注意了。',
-        '我不会谈论这座都市的历史，因为有太多的话要说。',
-    ),
-    ('th', 5): (
-        'และฉันนึกว่านั้นเป็นสิทธิพิเศษและมันยังคงเป็น ฉันเป็นเก้า สอง-สอง เอ็กซ์-โอ ซึ่งเป็นสาขาอาชีพ AFFC Air Force ของฉัน',
-        'พวกเราได้รับการปฎิบัติอย่างเท่าๆกัน ไม่ว่าเราจะได้รับคำสัญญาว่าเราจะได้สิทธิพิเศษอะไรบ้าง ทุกๆอย่างเป็นเรื่องคำโกหก',
-    ),
-    ('th', 11): (
-        'มันมีอีกมากที่คุณสามารถพูดคุยเกี่ยวกับสิ่งนั้น ฉันจะข้ามไปละกัน',
-        'ฉันจะไม่พูดถึงเกี่ยวกับประวัติของเมื่อง เพราะว่ามันเยอะเกิน',
-    ),
-    ('hi', 5): (
-        'और मैंने सोचा कि यह एक विशेषाधिकार था, और यह अभी भी है, यह अभी भी है, मैं केवल नौ दो-दो Ex-O जो मेरे AFFC एयर फोर्स कैरियर फील्ड थे।',
-        'हम सभी को एक ही सटीक संख्या दी गई थी, इससे कोई फर्क नहीं पड़ता कि हमें कौन से विशेषाधिकार दिए जाने का वादा किया गया था, यह सब मिथ्या था।',
-    ),
-    ('hi', 11): (
-        'इतना है कि आप इसके बारे में शब्द कर सकते हैं कि मैं इसे छोड़ूँगा|',
-        'मैं नगर के इतिहास के बारे में बात नहीं करता क्योंकि कहने के लिए बहुत कुछ है।',
-    ),
-    ('ar', 5): (
-        'واعتقدت أن ذلك شرف لي ، ولا يزال ، ولايزال ، كنت الوحيد برقم تسعة اثنان اثنان إي أكس أو والذي كان صناعة مهنتي في سلاح الجو .',
-        'حصلنا جميعنا على نفس العدد بالضبط بغض النظر عن الامتيازات التي وعدنا بها، لقد كانت كلها كذب.',
-    ),
-    ('ar', 11): (
-        'هناك الكثير تستطيع التحدث عنه  وأنا سوف أتاجاوز ذلك بالضبط .',
-        'لن أتحدث عن تاريخ المدينة لأن هناك الكثير مما يمكن قوله حولها.',
-    ),
+# The perturbed texts are pinned by hash, not written out: real XNLI rows stay out of the
+# repository (a failing test prints the new text to compare by eye).
+GOLDEN_SHA256 = {
+    ('en', 5): '2665aa2c266263185c727378bf9e8c1ebe48083ae0baff4044ce0f8fe344c764',
+    ('en', 11): 'e596072f4b9e3df402426ab7abbe05b6fb09c3d8021964c00de7e59813938073',
+    ('fr', 5): 'd084f99b4b17363c4728b7ab8c27abd9e372f68315951b7f73f6ca0d5e46015a',
+    ('fr', 11): '947e7dbf7222de6e7b8580d51ea1cafed0d0f6c577d1d2d6eca80535937420fa',
+    ('zh', 5): '41b707383ed1dcd6c846030636951d001d95fdaf7a4969e9c2034529951e97cc',
+    ('zh', 11): '86f4732682980949eed4daf8b3f51f3b8c615c59a7980de007348fdb4037c2eb',
+    ('th', 5): '2678fe74ff2057b9f9270a8d8a0233d6ab37ff201ae88e39a7118faf585d450e',
+    ('th', 11): '0f71bc9f13ac6dc72ab4f37dc3102743c1e6225edbb89c48a43c8d0e6fbf3059',
+    ('hi', 5): '75df93c32a45e60301188a68c7a271e0b56eda7aef6043d81233f2e6efde2bec',
+    ('hi', 11): '339018256076b6e52282004b412196f3c3a05c4e30e18595e09f8c855f74b68e',
+    ('ar', 5): '1e8fe50226f4c5891ec6c03e0743bf30392fb81e638f806f803ad768881ff577',
+    ('ar', 11): '7b188a2f3bc1c66595f2d86c25e60a933e126ad92f4715372a2bdc49715ccb07',
 }
 
 
@@ -87,11 +55,11 @@ def _perturb(data_root: Path, example: NLIExample, severity: str = "medium"):  #
     return swap.perturb(example, rng)
 
 
-@pytest.mark.parametrize("language,index", sorted(GOLDEN))
+@pytest.mark.parametrize("language,index", sorted(GOLDEN_SHA256))
 def test_golden_outputs(data_root: Path, language: str, index: int) -> None:
     out = _perturb(data_root, _row(data_root, language, index))
     assert out is not NOT_APPLICABLE
-    assert (out.premise, out.hypothesis) == GOLDEN[(language, index)]
+    assert sha256_text(out.premise + "\x1f" + out.hypothesis) == GOLDEN_SHA256[(language, index)], (out.premise, out.hypothesis)
 
 
 def test_deterministic_and_independent_of_other_items(data_root: Path) -> None:
