@@ -320,7 +320,8 @@ def write_heatmap(record: dict[str, Any], path: Path, log: Callable[[str], None]
     try:
         from harness.robustness import heatmap
 
-        heatmap(record["results"]["perturbed"], record["data"]["languages"], str(path),
+        languages = [lang for lang in LANGUAGES if lang in record["data"]["languages"]]  # the XNLI order
+        heatmap(record["results"]["perturbed"], languages, str(path),
                 f"{record['model']['id']}: accuracy drop by family and language")
     except ImportError as exc:
         log(f"no heat map: {exc}")
