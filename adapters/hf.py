@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -251,5 +251,3 @@ class HFAdapter:
             "device": self.device,
         }
 
-
-Predictor = Callable[[Sequence[tuple[str, str]]], np.ndarray]

@@ -76,7 +76,7 @@ def main() -> int:
     pipe, t_pipe = timed(pipeline_baseline, net, tok, pairs, args.batch_size)
     fixed, t_fixed = timed(fixed_padding_baseline, net, tok, pairs, args.batch_size)
     print(f"{len(pairs)} XNLI test pairs (15 languages), batch {args.batch_size}, torch threads {torch.get_num_threads()}")
-    print(f"| path | pairs/s | harness speed-up |\n|---|---|---|")
+    print("| path | pairs/s | harness speed-up |\n|---|---|---|")
     for name, seconds in (("harness (sorted, dynamic padding)", t_ours), ("transformers.pipeline", t_pipe),
                           ("fixed padding to 128, dataset order", t_fixed)):
         print(f"| {name} | {len(pairs) / seconds:.1f} | {seconds / t_ours:.2f}x |")

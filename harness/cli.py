@@ -286,8 +286,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from harness.benchmark import generate, load_spec, verify
 
     spec = load_spec(args.spec) if args.spec else None
-    report = generate(args.out, size=args.size, spec=spec, data_root=args.data_dir, processes=args.processes,
-                      families=list(args.families) if args.families else None, progress=not args.no_progress)
+    generate(args.out, size=args.size, spec=spec, data_root=args.data_dir, processes=args.processes,
+             families=list(args.families) if args.families else None, progress=not args.no_progress)
     checked = verify(args.out, spec=spec)
     print(f"benchmark {args.out}: hash {checked.benchmark_hash} ({checked.n_files} files)")
     print(_match_line(checked))

@@ -171,6 +171,7 @@ def test_direct_same_seed_same_weights(tmp_path: Path, tiny_xlmr: Path, data_roo
     path = write_recipe(tmp_path / "direct", tiny_xlmr, [_stage("mnli", 6, patience=5)])
     first = train(path, tmp_path / "a", data_root=data_root, progress=False)
     second = train(path, tmp_path / "b", data_root=data_root, progress=False)
+    assert second["mnli_dev_accuracy"] == first["mnli_dev_accuracy"]
     assert first["finished"] and first["steps"] == 6 and first["regime"] == "direct"
     assert first["intermediate_tasks"] == []
     assert 0.0 <= first["mnli_dev_accuracy"] <= 1.0 and first["mnli_dev_examples"] == 8

