@@ -31,6 +31,8 @@ from harness.scoring import accuracy_with_ci, macro_with_ci
 
 SOURCES = ("auto", "local", "xnli10", "hub", "custom")
 CALIBRATION_ITEMS = 600
+PARITY_ITEMS = 300
+DTYPES = ("fp32", "bf16")
 
 
 @dataclass
@@ -65,6 +67,8 @@ class BenchConfig:
     """SQLite prediction cache (None: no cache)."""
     quantize: str | None = None
     """"int8": dynamic int8 quantisation on the CPU, with a parity check on English dev items."""
+    dtype: str = "fp32"
+    """"bf16": bfloat16 inference, only on request, with the same parity check against fp32."""
     benchmark: Path | None = None
     """A generated benchmark folder: score its clean items and every perturbed unit."""
     verify_benchmark: bool = True
@@ -189,6 +193,12 @@ def calibration_items(cfg: BenchConfig) -> tuple[list[tuple[str, str]], list[int
     return [(e.premise, e.hypothesis) for e in dev], [e.label for e in dev]
 
 
+def parity_pairs(cfg: BenchConfig) -> list[tuple[str, str]]:
+    """The English dev items every reduced-precision option is checked on against fp32."""
+    pairs, _ = calibration_items(cfg)
+    return pairs[:PARITY_ITEMS]
+
+
 def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
     from adapters import load_adapter
 
@@ -197,9 +207,14 @@ def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
         batch_size=cfg.batch_size, label_map=cfg.label_map,
         calibrate_with=calibration_items(cfg) if cfg.calibrate else None,
         allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code, progress=cfg.progress)
+    if cfg.quantize and cfg.dtype != "fp32":
+        raise DataError(f"--quantize {cfg.quantize} quantises an fp32 model; it cannot be combined with --dtype {cfg.dtype}")
+    if cfg.dtype not in DTYPES:
+        raise DataError(f"unknown --dtype {cfg.dtype!r} (expected one of {', '.join(DTYPES)})")
     if cfg.quantize == "int8":
-        pairs, _ = calibration_items(cfg)
-        adapter.quantize_int8(pairs[:300])
+        adapter.quantize_int8(parity_pairs(cfg))
+    elif cfg.dtype == "bf16":
+        adapter.cast_bf16(parity_pairs(cfg))
     if cfg.cache is None:
         return adapter
     from harness.cache import CachedAdapter
@@ -353,7 +368,8 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
     identity = adapter.identity()
     model = {k: identity.get(k) for k in ("id", "revision", "adapter", "weights_sha256", "label_map",
                                            "label_map_source", "max_length", "precision", "architecture",
-                                           "num_parameters", "weights_format", "label_map_detail", "quantization")}
+                                           "num_parameters", "weights_format", "label_map_detail", "quantization",
+                                           "precision_parity")}
     model["base_model"] = identity.get("base_model")
     return {
         "schema_version": 1,

@@ -1,0 +1,80 @@
+"""Peak memory (max RSS) of scoring a benchmark, and of only loading its items, in child processes.
+
+Why two numbers: `bench --benchmark` reads every clean and perturbed file of the requested
+languages into memory before scoring (harness/bench.py load_benchmark_data), so the data part of
+the peak grows with the benchmark's size while the model part does not.  Loading alone shows the
+data part; the bench run (with --limit and a few languages to stay short on a shared CPU) shows
+the model part and the scoring on top.  Each runs in its own process so the peaks do not mix.
+
+    XNLI_ROBUST_DATA=../shared/data .venv/bin/python benchmarks/memory_scoring.py \\
+        --benchmark runs/xnli-robust-v1-lite -- --limit 20 --languages en,th --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+LOAD_ONLY = """
+import sys
+from pathlib import Path
+from harness.bench import BenchConfig, load_benchmark_data
+cfg = BenchConfig(model="-", out=Path("-"), benchmark=Path(sys.argv[1]), verify_benchmark=False,
+                  languages=tuple(sys.argv[2].split(",")) if sys.argv[2] else BenchConfig.languages)
+data = load_benchmark_data(cfg)
+n = sum(len(v) for v in data.examples.values()) + sum(len(v) for s in data.perturbed.values() for v in s.values())
+print(f"loaded {n} items")
+"""
+
+MODEL_ONLY = """
+from adapters.hf import HFAdapter
+HFAdapter.load("submissions/direct-e5small-s1")
+"""
+
+
+def child_peak(command: list[str]) -> tuple[float, float, str]:
+    """(max RSS in MiB, seconds, last output line) of one child process, measured for it alone."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, unlike RUSAGE_CHILDREN
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        lines = out.read().strip().splitlines()
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({child.returncode}):\n" + "\n".join(lines[-20:]))
+    return usage.ru_maxrss / 1024, seconds, lines[-1] if lines else ""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--benchmark", type=Path, default=REPO / "runs" / "xnli-robust-v1-lite")
+    parser.add_argument("--load-languages", default="", help="languages for the load-only run (default all)")
+    parser.add_argument("bench_args", nargs="*", help="extra `bench` options after --, e.g. --limit 20")
+    args = parser.parse_args()
+    python = sys.executable
+    base, _, _ = child_peak([python, "-c", "import harness.bench"])
+    model, _, _ = child_peak([python, "-c", MODEL_ONLY])
+    load, load_s, load_line = child_peak([python, "-c", LOAD_ONLY, str(args.benchmark), args.load_languages])
+    with tempfile.TemporaryDirectory() as tmp:
+        bench, bench_s, _ = child_peak([python, "-m", "harness.cli", "bench", "--benchmark", str(args.benchmark),
+                                        "--out", str(Path(tmp) / "run"), "--no-cache", "--no-progress",
+                                        "--unverified", *args.bench_args])
+    print(f"import harness.bench only: max RSS {base:.0f} MiB")
+    print(f"load the reference model only (HFAdapter.load): max RSS {model:.0f} MiB")
+    print(f"load benchmark items ({load_line}; languages: {args.load_languages or 'all'}): "
+          f"max RSS {load:.0f} MiB, {load_s:.1f} s")
+    print(f"bench {' '.join(args.bench_args)}: max RSS {bench:.0f} MiB, {bench_s:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

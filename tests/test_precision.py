@@ -1,0 +1,92 @@
+"""Reduced precision (bf16, int8): only on request, always parity-checked and recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adapters.hf import HFAdapter
+from harness.cli import main
+from harness.data import load_local
+from harness.errors import ModelError
+
+
+@pytest.fixture(scope="module")
+def pairs(data_root: Path) -> list[tuple[str, str]]:
+    data = load_local(data_root / "xnli", "dev", ["en", "th", "zh", "hi", "ar"])
+    return [(e.premise, e.hypothesis) for items in data.values() for e in items[:20]]
+
+
+@pytest.mark.parametrize("arch", ["xlmr", "bert"])
+def test_bf16_is_parity_checked_and_recorded(arch: str, tiny_xlmr: Path, tiny_bert: Path,
+                                             pairs: list[tuple[str, str]]) -> None:
+    import torch
+
+    adapter = HFAdapter.load(str(tiny_xlmr if arch == "xlmr" else tiny_bert))
+    fp32 = adapter.predict(pairs)
+    parity = adapter.cast_bf16(pairs, min_agreement=0.0)
+    assert next(adapter.model.parameters()).dtype == torch.bfloat16
+    bf16 = adapter.predict(pairs)
+    assert bf16.dtype == np.float32 and np.allclose(bf16.sum(axis=1), 1, atol=1e-5)
+    assert np.abs(bf16 - fp32).max() == pytest.approx(parity["max_probability_change"], abs=1e-6)
+    identity = adapter.identity()
+    assert identity["precision"] == "bfloat16"
+    assert identity["precision_parity"] == parity and parity["reference"] == "float32"
+    assert parity["n_items"] == len(pairs) and 0 <= parity["label_agreement"] <= 1
+
+
+def test_refused_bf16_leaves_the_fp32_model(tiny_bert: Path, pairs: list[tuple[str, str]]) -> None:
+    import torch
+
+    adapter = HFAdapter.load(str(tiny_bert))
+    before = adapter.predict(pairs)
+    with pytest.raises(ModelError, match="bf16 changes"):
+        adapter.cast_bf16(pairs, min_agreement=1.01)
+    assert next(adapter.model.parameters()).dtype == torch.float32
+    assert adapter.identity()["precision"] == "float32"
+    np.testing.assert_array_equal(adapter.predict(pairs), before)
+
+
+def test_parity_items_are_not_counted_as_scored(tiny_bert: Path, pairs: list[tuple[str, str]]) -> None:
+    adapter = HFAdapter.load(str(tiny_bert))
+    adapter.cast_bf16(pairs, min_agreement=0.0)
+    assert adapter.stats["pairs"] == 0
+    adapter.predict(pairs[:5])
+    assert adapter.stats["pairs"] == 5
+
+
+def test_int8_keeps_narrowing_layers_in_fp32(tiny_bert: Path, pairs: list[tuple[str, str]]) -> None:
+    import torch
+
+    adapter = HFAdapter.load(str(tiny_bert))
+    adapter.quantize_int8(pairs, min_agreement=0.0)
+    kept = adapter.identity()["quantization"]["kept_fp32"]
+    assert "classifier" in kept and "bert.encoder.layer.0.output.dense" in kept
+    assert "bert.encoder.layer.0.attention.self.query" not in kept
+    modules = dict(adapter.model.named_modules())
+    assert type(modules["classifier"]) is torch.nn.Linear
+    assert type(modules["bert.encoder.layer.0.output.dense"]) is torch.nn.Linear
+    assert type(modules["bert.encoder.layer.0.attention.self.query"]) is not torch.nn.Linear
+    with pytest.raises(ModelError, match="already int8"):
+        adapter.cast_bf16(pairs)
+
+
+def test_bench_dtype_bf16_is_in_the_record(tmp_path: Path, tiny_bert: Path, data_root: Path) -> None:
+    out = tmp_path / "run"
+    code = main(["bench", str(tiny_bert), "--data-dir", str(data_root), "--split", "dev", "--limit", "4",
+                 "--languages", "en,th", "--dtype", "bf16", "--out", str(out), "--no-cache", "--no-progress"])
+    assert code == 0
+    record = json.loads((out / "result.json").read_text("utf-8"))
+    assert record["model"]["precision"] == "bfloat16"
+    assert record["model"]["precision_parity"]["n_items"] == 300
+    assert record["truncation"]["pairs"] == 8  # the parity items are not scored items
+
+
+def test_bench_refuses_int8_with_bf16(tmp_path: Path, tiny_bert: Path, data_root: Path) -> None:
+    out = tmp_path / "run"
+    code = main(["bench", str(tiny_bert), "--data-dir", str(data_root), "--limit", "2", "--languages", "en",
+                 "--quantize", "int8", "--dtype", "bf16", "--out", str(out), "--no-cache", "--no-progress"])
+    assert code == 2 and not out.exists()
