@@ -29,20 +29,30 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-test: venv system-deps
-	$(BIN)/python -m pytest -q
+# The tests include the adaptive attacks, so TextAttack is installed first and required.
+test: venv system-deps textattack
+	XNLI_ROBUST_REQUIRE_TEXTATTACK=1 $(BIN)/python -m pytest -q
 
-test-slow: venv system-deps
-	$(BIN)/python -m pytest -q -m slow
+test-slow: venv system-deps textattack
+	XNLI_ROBUST_REQUIRE_TEXTATTACK=1 $(BIN)/python -m pytest -q -m slow
 
 # The main job with no arguments: the direct reference adapter on the lite benchmark.
 bench: venv system-deps
 	$(BIN)/xnli-robust bench
 
-# Optional: TextAttack for the throughput comparison (and, later, adaptive attacks).
-textattack: venv
+# TextAttack for `xnli-robust attack` and the baselines.  Its dependencies come from the
+# `textattack` extra; TextAttack itself is installed (hash-pinned, --no-deps) into a folder
+# outside site-packages, because its metadata requires flair, which requires transformers<5:
+# `pip check` stays clean and nothing downgrades transformers (attacks/textattack_compat.py).
+TEXTATTACK_DIR := $(VENV)/textattack-0.3.11
+
+$(TEXTATTACK_DIR)/.installed: $(BIN)/.installed requirements/textattack.txt
 	$(BIN)/pip install --quiet -e '.[textattack]'
-	$(BIN)/pip install --quiet --no-deps textattack==0.3.11
+	rm -rf $(TEXTATTACK_DIR)
+	$(BIN)/pip install --quiet --no-deps --require-hashes --target $(TEXTATTACK_DIR) -r requirements/textattack.txt
+	touch $@
+
+textattack: $(TEXTATTACK_DIR)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info

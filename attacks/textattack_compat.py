@@ -63,12 +63,23 @@ from harness.paths import cache_root
 
 TEXTATTACK_VERSION = "0.3.11"
 
-INSTALL_HINT = (
-    f"pip install --no-deps textattack=={TEXTATTACK_VERSION} && pip install lru-dict "
-    "terminaltables more-itertools levenshtein editdistance langdetect pinyin OpenHowNet "
-    "num2words word2number lemminflect language-tool-python bert-score scipy requests"
-)
+INSTALL_HINT = "make textattack (or: pip install -e '.[textattack]' && pip install --no-deps " \
+    f"--require-hashes --target \"$VIRTUAL_ENV/textattack-{TEXTATTACK_VERSION}\" -r requirements/textattack.txt)"
 """TextAttack without flair (which would downgrade transformers), plus what its import needs."""
+
+TEXTATTACK_PATH_ENV = "XNLI_ROBUST_TEXTATTACK"
+
+
+def vendored_path() -> Path:
+    """Where `make textattack` puts TextAttack: outside site-packages, so pip does not see it.
+
+    TextAttack's metadata requires flair, and flair requires `transformers<5`; installed into
+    site-packages, TextAttack would make `pip check` fail (and a resolver downgrade
+    transformers).  Installed with `pip install --target` into this folder and put on
+    `sys.path` by `import_textattack`, it is used as a library while pip checks only what pip
+    manages.  `$XNLI_ROBUST_TEXTATTACK` overrides the folder.
+    """
+    return Path(os.environ.get(TEXTATTACK_PATH_ENV) or Path(sys.prefix) / f"textattack-{TEXTATTACK_VERSION}")
 
 POST_INSTALL_MARKER = "post_install_check_3"
 """The file whose presence in TextAttack's cache folder skips its NLTK downloads at import."""
@@ -132,6 +143,7 @@ def import_textattack(data_root: Path) -> types.ModuleType:
     """
     if "textattack" in sys.modules:
         return sys.modules["textattack"]
+    _add_vendored_path()
     if importlib.util.find_spec("textattack") is None:
         raise HarnessError(f"TextAttack is not installed. Install it with: {INSTALL_HINT}")
     prepare_textattack(data_root)
@@ -153,6 +165,19 @@ def import_textattack(data_root: Path) -> types.ModuleType:
         ) from error
     finally:
         _restore_environment(saved)
+
+
+def textattack_available() -> bool:
+    """Whether TextAttack can be imported (site-packages or the vendored folder)."""
+    _add_vendored_path()
+    return importlib.util.find_spec("textattack") is not None
+
+
+def _add_vendored_path() -> None:
+    folder = vendored_path()
+    if (folder / "textattack").is_dir() and str(folder) not in sys.path:
+        sys.path.append(str(folder))
+        importlib.invalidate_caches()
 
 
 def seed_textattack(seed: int) -> None:

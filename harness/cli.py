@@ -73,6 +73,8 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=_positive, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--quantize", choices=["int8"],
                    help="dynamic int8 on the CPU; refused if it changes >1%% of predictions on 300 English dev items")
+    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16 inference on request; refused if it changes >1%% of predictions on 300 English dev items")
     p.add_argument("--label-map", help="model output index per label, e.g. entailment=0,neutral=1,contradiction=2")
     p.add_argument("--calibrate", action="store_true",
                    help="find the label permutation on clean English dev items when id2label is generic")
@@ -130,7 +132,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         intermediate_tasks=args.intermediate_tasks, recipe=args.recipe, seed=args.seed,
         overwrite=args.overwrite, progress=not args.no_progress,
         cache=None if args.no_cache else (args.cache or cache_root() / "predictions.sqlite"),
-        benchmark=args.benchmark, verify_benchmark=not args.unverified, quantize=args.quantize)
+        benchmark=args.benchmark, verify_benchmark=not args.unverified, quantize=args.quantize,
+        dtype=args.dtype)
     record = run(cfg, log=_log)
     if not record:  # a non-main process of `accelerate launch`
         return 0
@@ -335,10 +338,73 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- attack -----------------------------------------------------------------------------------
+
+def add_attack(sub: argparse._SubParsersAction) -> None:
+    from attacks.adaptive import RECIPES
+
+    p = sub.add_parser("attack", help="adaptive TextAttack attack against a checkpoint, per language",
+                       description="Search, item by item, for label-flipping edits with a multilingual TextAttack "
+                                   "recipe built from the benchmark's own perturbations (offline). Writes per-language "
+                                   "JSONL of adversarial examples and a summary; rerun the same command to resume.")
+    p.add_argument("model", help="checkpoint folder or Hugging Face hub id")
+    p.add_argument("--recipe", required=True, choices=sorted(RECIPES),
+                   help="charnoise (DeepWordBug-style), synonym (PWWS-style), codemix (PolyGloss-style)")
+    p.add_argument("--languages", type=_languages, default=("en",), help="comma-separated (default en)")
+    p.add_argument("--n", type=_positive, default=50, help="items per language (the same ids in every language)")
+    p.add_argument("--query-budget", type=_positive, default=500, help="model queries per item")
+    p.add_argument("--max-words", type=float, default=0.25, help="largest share of words an attack may change")
+    p.add_argument("--similarity", type=float, default=0.90,
+                   help="minimum e5 cosine between each edited side and its original")
+    p.add_argument("--columns", type=_tasks, default=("premise", "hypothesis"),
+                   help="sides the attack may edit: premise,hypothesis (default) or hypothesis")
+    p.add_argument("--seed", type=int, default=0, help="item selection and candidate choice")
+    p.add_argument("--out", type=Path, help="output folder (default runs/attacks/<model>/<recipe>)")
+    p.add_argument("--record", type=Path,
+                   help="a result.json of the same model: add the summary as its under_attack.<recipe> entry")
+    p.add_argument("--split", default="test", choices=["dev", "test"])
+    p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument("--max-length", type=_positive, default=128)
+    p.add_argument("--threads", type=_positive, help="CPU threads for torch")
+    p.add_argument("--label-map", help="model output index per label, e.g. entailment=0,neutral=1,contradiction=2")
+    p.add_argument("--revision", help="hub revision of the model")
+    p.add_argument("--allow-pickle", action="store_true", help="allow pickled (.bin) weights; they can run code")
+    p.add_argument("--overwrite", action="store_true", help="discard a different attack stored in --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_attack)
+
+
+def cmd_attack(args: argparse.Namespace) -> int:
+    from attacks.adaptive import AttackSettings
+    from harness.attack import AttackConfig, merge_into_record, run_attack, summary_table
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    settings = AttackSettings(recipe=args.recipe, query_budget=args.query_budget, max_words_fraction=args.max_words,
+                              similarity_threshold=args.similarity, columns=tuple(args.columns), seed=args.seed,
+                              model_batch_size=args.batch_size)
+    out = args.out or REPO / "runs" / "attacks" / Path(args.model.rstrip("/")).name / args.recipe
+    cfg = AttackConfig(model=args.model, settings=settings, out=out, languages=args.languages, n_items=args.n,
+                       split=args.split, data_dir=args.data_dir, device=args.device, batch_size=args.batch_size,
+                       max_length=args.max_length, label_map=args.label_map, allow_pickle=args.allow_pickle,
+                       revision=args.revision, overwrite=args.overwrite, progress=not args.no_progress)
+    summary = run_attack(cfg, log=_log)
+    print(summary_table(summary))
+    print(f"adversarial examples and summary: {out}")
+    if args.record:
+        merge_into_record(args.record, summary)
+        print(f"added under_attack.{args.recipe} to {args.record}")
+    return 0
+
+
 # ---- entry point ------------------------------------------------------------------------------
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare, add_base_model, add_train,
-                                                                   add_generate, add_verify, add_audit]
+                                                                   add_generate, add_verify, add_audit, add_attack]
 
 
 def parser() -> argparse.ArgumentParser:

