@@ -335,6 +335,74 @@ def merge_into_record(record_path: Path, summary: dict[str, Any]) -> dict[str, A
     return record
 
 
+def is_attack_folder(path: Path) -> bool:
+    return (Path(path) / "attack.json").is_file()
+
+
+def compare_attacks(folder_a: Path, folder_b: Path, seed: int = 0) -> dict[str, Any]:
+    """Paired comparison of two models attacked with the same recipe on the same items.
+
+    An item counts as robust when the model was right and the search found no flip (TextAttack's
+    "failed" attack); accuracy under attack is the share of robust items.  The difference A-B
+    gets a cluster bootstrap over XNLI items (an item's versions in several languages resampled
+    together) and an exact McNemar test, as `xnli-robust compare` does for the fixed benchmark.
+    """
+    from harness.compare import _bootstrap, mcnemar_p
+
+    sides = [_robust_items(Path(folder)) for folder in (folder_a, folder_b)]
+    settings = [json.loads((Path(f) / "attack.json").read_text("utf-8"))["settings"] for f in (folder_a, folder_b)]
+    if settings[0]["recipe"] != settings[1]["recipe"]:
+        raise DataError(f"different recipes: {settings[0]['recipe']} vs {settings[1]['recipe']}")
+    rows = {}
+    for language in sorted(set(sides[0]) & set(sides[1])):
+        rows[language] = _paired(sides[0][language], sides[1][language], language, seed, _bootstrap, mcnemar_p)
+    every_a = {f"{lang}\x1f{i}": v for lang, items in sides[0].items() for i, v in items.items() if lang in rows}
+    every_b = {f"{lang}\x1f{i}": v for lang, items in sides[1].items() for i, v in items.items() if lang in rows}
+    overall = _paired(every_a, every_b, None, seed, _bootstrap, mcnemar_p)
+    if not rows or overall["n"] == 0:
+        raise DataError("the two attacks share no items (different seeds, n or languages?)")
+    return {"recipe": settings[0]["recipe"], "a": str(folder_a), "b": str(folder_b), "languages": rows,
+            "overall": overall}
+
+
+def _robust_items(folder: Path) -> dict[str, dict[str, bool]]:
+    out = {}
+    for path in sorted(folder.glob("*.jsonl")):
+        out[path.stem] = {r["id"]: r["status"] == "failed" for r in read_done(path)}
+    return out
+
+
+def _paired(a: dict[str, bool], b: dict[str, bool], language: str | None, seed: int, bootstrap: Any,
+            mcnemar: Any) -> dict[str, Any]:
+    ids = sorted(set(a) & set(b))
+    keys = [("attack", language or i.split("\x1f")[0], i.split("\x1f")[-1]) for i in ids]
+    va = np.array([a[i] for i in ids], dtype=np.float64)
+    vb = np.array([b[i] for i in ids], dtype=np.float64)
+    if not ids:
+        return {"n": 0}
+    low, high = bootstrap(keys, {"a": va, "b": vb}, lambda m: 100 * (m["a"] - m["b"]), seed)
+    only_a, only_b = int(((va == 1) & (vb == 0)).sum()), int(((va == 0) & (vb == 1)).sum())
+    return {"n": len(ids), "a": round(float(100 * va.mean()), 2), "b": round(float(100 * vb.mean()), 2),
+            "diff": round(float(100 * (va.mean() - vb.mean())), 2), "ci": [round(low, 2), round(high, 2)],
+            "only_a": only_a, "only_b": only_b, "mcnemar_p": round(mcnemar(only_a, only_b), 4)}
+
+
+def render_attack_comparison(report: dict[str, Any]) -> str:
+    from tabulate import tabulate
+
+    rows = [[lang, r["n"], r["a"], r["b"], f"{r['diff']:+.1f} [{r['ci'][0]:+.1f}, {r['ci'][1]:+.1f}]",
+             r["mcnemar_p"]] for lang, r in [*report["languages"].items(), ("all", report["overall"])]]
+    table = tabulate(rows, headers=["lang", "items", "A under attack %", "B under attack %",
+                                    "A-B [95% CI]", "McNemar p"], tablefmt="github", disable_numparse=True)
+    o = report["overall"]
+    sign = "higher" if o["diff"] > 0 else "lower"
+    settled = o["ci"][0] > 0 or o["ci"][1] < 0
+    verdict = (f"Recipe {report['recipe']}: A's accuracy under attack is {abs(o['diff']):.1f} points {sign} than B's "
+               f"over {o['n']} paired items (95% CI {o['ci'][0]:+.1f} to {o['ci'][1]:+.1f}; McNemar p={o['mcnemar_p']}); "
+               + ("the interval excludes zero." if settled else "the interval includes zero: no difference is shown."))
+    return f"A: {report['a']}\nB: {report['b']}\n\n{table}\n\n{verdict}\n"
+
+
 def summary_table(summary: dict[str, Any]) -> str:
     """Per-language TextAttack summary as a plain table."""
     from tabulate import tabulate

@@ -186,10 +186,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 # ---- compare ----------------------------------------------------------------------------------
 
 def add_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="paired item-by-item comparison of two results (or seed groups)",
+    p = sub.add_parser("compare", help="paired item-by-item comparison of two results (or seed groups, or two attack folders)",
                        description="Compare result A with result B item by item: accuracy and drop differences "
                                    "with paired bootstrap intervals and McNemar tests. A side may list several "
-                                   "result folders separated by commas (seeds).")
+                                   "result folders separated by commas (seeds). Two `attack` output folders "
+                                   "(same recipe and items) are compared on accuracy under attack.")
     p.add_argument("a", help="result folder(s) of side A, comma-separated for seeds")
     p.add_argument("b", help="result folder(s) of side B, comma-separated for seeds")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -204,9 +205,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.atomic import atomic_write_text
     from harness.compare import compare, render
 
+    from harness.attack import compare_attacks, is_attack_folder, render_attack_comparison
+
     side = lambda text: [Path(p) for p in text.split(",") if p]  # noqa: E731
-    report = compare(side(args.a), side(args.b), seed=args.seed)
-    text = render(report)
+    a, b = side(args.a), side(args.b)
+    if len(a) == len(b) == 1 and is_attack_folder(a[0]) and is_attack_folder(b[0]):
+        report = compare_attacks(a[0], b[0], seed=args.seed)
+        text = render_attack_comparison(report)
+    else:
+        report = compare(a, b, seed=args.seed)
+        text = render(report)
     print(text)
     if args.json:
         atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")

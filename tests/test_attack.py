@@ -353,6 +353,33 @@ def test_record_of_another_model_is_refused(tmp_path: Path, attackable_xlmr: Pat
         merge_into_record(tmp_path / "bench" / "result.json", summary)
 
 
+def test_compare_two_attacks_item_by_item(charnoise_run: tuple[Path, dict[str, Any]], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`compare` on two attack folders: paired accuracy under attack, bootstrap CI, McNemar."""
+    import shutil
+
+    from harness.cli import main
+
+    folder, _ = charnoise_run
+    copy = tmp_path / "b"
+    shutil.copytree(folder, copy)
+    rows = records(copy, "th")
+    row = next(r for r in rows if r["status"] in ("failed", "successful"))
+    was_robust = row["status"] == "failed"
+    row["status"] = "successful" if was_robust else "failed"  # B differs from A on this one item
+    (copy / "th.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    assert main(["compare", str(folder), str(copy)]) == 0
+    out = capsys.readouterr().out
+    th = next(line for line in out.splitlines() if line.startswith("| th"))
+    assert f"{'+' if was_robust else '-'}{100 / N_ITEMS:.1f}" in th
+    from harness.attack import compare_attacks
+
+    report = compare_attacks(folder, copy)
+    assert (report["languages"]["th"]["only_a"], report["languages"]["th"]["only_b"]) == ((1, 0) if was_robust else (0, 1))
+    assert report["languages"]["en"]["diff"] == 0 and report["languages"]["en"]["ci"] == [0.0, 0.0]
+    assert report["overall"]["n"] == N_ITEMS * len(LANGS)
+
+
 def test_pip_check_passes() -> None:
     """TextAttack lives outside site-packages, so its flair requirement does not break pip."""
     done = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
