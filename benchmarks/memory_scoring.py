@@ -1,10 +1,11 @@
 """Peak memory (max RSS) of scoring a benchmark, and of only loading its items, in child processes.
 
-Why two numbers: `bench --benchmark` reads every clean and perturbed file of the requested
-languages into memory before scoring (harness/bench.py load_benchmark_data), so the data part of
-the peak grows with the benchmark's size while the model part does not.  Loading alone shows the
-data part; the bench run (with --limit and a few languages to stay short on a shared CPU) shows
-the model part and the scoring on top.  Each runs in its own process so the peaks do not mix.
+Why several numbers: `bench --benchmark` streams, reading one perturbed (set, language) unit at
+a time (harness/bench.py predict_streamed), so its data part should not grow with the
+benchmark's size; before streaming it held every item.  Reading the items alone, once holding
+all of them (the old way) and once one unit at a time (the streamed way), shows the data part;
+the bench run (with --limit and a few languages to stay short on a shared CPU) shows the model
+part and the scoring on top.  Each runs in its own process so the peaks do not mix.
 
     XNLI_ROBUST_DATA=../shared/data .venv/bin/python benchmarks/memory_scoring.py \\
         --benchmark runs/xnli-robust-v1-lite -- --limit 20 --languages en,th --threads 1
@@ -29,7 +30,13 @@ from harness.bench import BenchConfig, load_benchmark_data
 cfg = BenchConfig(model="-", out=Path("-"), benchmark=Path(sys.argv[1]), verify_benchmark=False,
                   languages=tuple(sys.argv[2].split(",")) if sys.argv[2] else BenchConfig.languages)
 data = load_benchmark_data(cfg)
-n = sum(len(v) for v in data.examples.values()) + sum(len(v) for s in data.perturbed.values() for v in s.values())
+held = []
+n = sum(len(v) for v in data.examples.values())
+for unit in data.units:
+    items = unit.load()
+    n += len(items)
+    if sys.argv[3] == "hold":
+        held.append(items)
 print(f"loaded {n} items")
 """
 
@@ -63,15 +70,17 @@ def main() -> int:
     python = sys.executable
     base, _, _ = child_peak([python, "-c", "import harness.bench"])
     model, _, _ = child_peak([python, "-c", MODEL_ONLY])
-    load, load_s, load_line = child_peak([python, "-c", LOAD_ONLY, str(args.benchmark), args.load_languages])
+    load, load_s, load_line = child_peak([python, "-c", LOAD_ONLY, str(args.benchmark), args.load_languages, "hold"])
+    stream, stream_s, _ = child_peak([python, "-c", LOAD_ONLY, str(args.benchmark), args.load_languages, "stream"])
     with tempfile.TemporaryDirectory() as tmp:
         bench, bench_s, _ = child_peak([python, "-m", "harness.cli", "bench", "--benchmark", str(args.benchmark),
                                         "--out", str(Path(tmp) / "run"), "--no-cache", "--no-progress",
                                         "--unverified", *args.bench_args])
     print(f"import harness.bench only: max RSS {base:.0f} MiB")
     print(f"load the reference model only (HFAdapter.load): max RSS {model:.0f} MiB")
-    print(f"load benchmark items ({load_line}; languages: {args.load_languages or 'all'}): "
+    print(f"load benchmark items, all held ({load_line}; languages: {args.load_languages or 'all'}): "
           f"max RSS {load:.0f} MiB, {load_s:.1f} s")
+    print(f"read benchmark items one unit at a time, as bench does: max RSS {stream:.0f} MiB, {stream_s:.1f} s")
     print(f"bench {' '.join(args.bench_args)}: max RSS {bench:.0f} MiB, {bench_s:.1f} s")
     return 0
 

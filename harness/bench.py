@@ -2,19 +2,20 @@
 
 The run is a pipeline of small steps (load data, load model, predict, score, write), and the
 output folder (record + per-example predictions) is published atomically: an interrupted run
-leaves nothing behind.
+leaves nothing behind.  A benchmark run streams: each perturbed (set, language) unit is read,
+scored and written to the predictions file in turn, and only one byte per item is kept for the
+robustness metrics, so peak memory does not grow with the benchmark (benchmarks/NOTES.md, 4).
 """
 
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from harness.atomic import atomic_dir
 from harness.data import find_split_file, load_custom, load_local, load_xnli10
 from harness.errors import DataError, HarnessError
 from harness.examples import NLIExample
-from harness.hashing import sha256_bytes, sha256_file, sha256_json
+from harness.hashing import sha256_file, sha256_json
 from harness.paths import data_root
 from harness.record import git_state, hardware, validate
 from harness.scoring import accuracy_with_ci, macro_with_ci
@@ -74,18 +75,42 @@ class BenchConfig:
     verify_benchmark: bool = True
 
 
+@dataclass(frozen=True)
+class PerturbedUnit:
+    """One perturbed set (`family/severity`) in one language, read from disk only when scored.
+
+    Why lazy: holding every perturbed item before scoring made peak memory grow with the
+    benchmark (~0.8 KiB an item, ~1M items in the full one)."""
+
+    bench: Any  # harness.benchmark.Benchmark (imported lazily)
+    family: str
+    severity: str
+    language: str
+    keep: frozenset[str]
+    """The clean item ids scored in this language (after --limit)."""
+
+    @property
+    def set_name(self) -> str:
+        return f"{self.family}/{self.severity}"
+
+    def load(self) -> list[NLIExample]:
+        items = self.bench.perturbed(self.family, self.severity, self.language)
+        return [p.example for p in items if p.example.id in self.keep]
+
+
 @dataclass
 class EvalData:
     source: str
     examples: dict[str, list[NLIExample]]
     files: dict[str, str] = field(default_factory=dict)
-    perturbed: dict[str, dict[str, list[NLIExample]]] = field(default_factory=dict)
-    """Set name `family/severity` -> language -> perturbed examples (benchmark runs only)."""
+    units: list[PerturbedUnit] = field(default_factory=list)
+    """Perturbed units in scoring order: set by set (first-seen order), languages within a set
+    in the benchmark's unit order (benchmark runs only)."""
     benchmark: dict[str, Any] | None = None
 
 
 def load_benchmark_data(cfg: BenchConfig) -> EvalData:
-    """Clean and perturbed sets of a generated benchmark, verified unless told otherwise."""
+    """Clean sets of a generated benchmark (verified unless told otherwise), perturbed ones lazily."""
     from harness.benchmark import load_benchmark
 
     bench = load_benchmark(cfg.benchmark, verify_files=cfg.verify_benchmark)
@@ -93,17 +118,16 @@ def load_benchmark_data(cfg: BenchConfig) -> EvalData:
     if not languages:
         raise DataError(f"{cfg.benchmark}: none of the requested languages is in the benchmark")
     clean = apply_limit({lang: bench.clean(lang) for lang in languages}, cfg.limit)
-    keep = {lang: {e.id for e in items} for lang, items in clean.items()}
-    perturbed: dict[str, dict[str, list[NLIExample]]] = {}
+    keep = {lang: frozenset(e.id for e in items) for lang, items in clean.items()}
+    by_set: dict[str, list[PerturbedUnit]] = {}
     for unit in bench.units():
         if unit.language in keep:
-            items = [p.example for p in bench.perturbed(unit.family, unit.severity, unit.language)]
-            perturbed.setdefault(f"{unit.family}/{unit.severity}", {})[unit.language] = \
-                [e for e in items if e.id in keep[unit.language]]
+            by_set.setdefault(f"{unit.family}/{unit.severity}", []).append(
+                PerturbedUnit(bench, unit.family, unit.severity, unit.language, keep[unit.language]))
     info = {"id": bench.id, "benchmark_hash": bench.benchmark_hash, "verified": bench.verified,
             "matches_spec": None if bench.report is None else bench.report.matches_spec}
     return EvalData("benchmark", clean, {"manifest.json": sha256_file(Path(cfg.benchmark) / "manifest.json")},
-                    perturbed, info)
+                    [u for units in by_set.values() for u in units], info)
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -246,16 +270,62 @@ def training_info(cfg: BenchConfig) -> dict[str, Any]:
 
 # ---- scoring ----------------------------------------------------------------------------------
 
-def predict_sets(adapter: Any, sets: dict[str, dict[str, list[NLIExample]]],
-                 log: Callable[[str], None]) -> dict[str, dict[str, np.ndarray]]:
+Scored = tuple[str, str, list[NLIExample], np.ndarray]
+"""(set name, language, items, probabilities): one scored unit, in the predictions file's order."""
+
+
+@dataclass
+class TimedAdapter:
+    """The adapter with the seconds spent in `predict` summed: reading the benchmark and writing
+    prediction lines happen between the calls and are not prediction time."""
+
+    adapter: Any
+    log: Callable[[str], None]
+    seconds: float = 0.0
+
+    def predict(self, set_name: str, language: str, items: list[NLIExample]) -> np.ndarray:
+        self.log(f"scoring {set_name} {language} ({len(items)} pairs)")
+        t0 = time.perf_counter()
+        probs = self.adapter.predict([(e.premise, e.hypothesis) for e in items])
+        self.seconds += time.perf_counter() - t0
+        return probs
+
+
+def predict_sets(adapter: TimedAdapter, sets: dict[str, dict[str, list[NLIExample]]]) -> dict[str, dict[str, np.ndarray]]:
     """Probabilities per (set, language), one adapter call per language and set."""
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for set_name, by_language in sets.items():
-        out[set_name] = {}
-        for language, items in by_language.items():
-            log(f"scoring {set_name} {language} ({len(items)} pairs)")
-            out[set_name][language] = adapter.predict([(e.premise, e.hypothesis) for e in items])
-    return out
+    return {set_name: {language: adapter.predict(set_name, language, items) for language, items in by_language.items()}
+            for set_name, by_language in sets.items()}
+
+
+def predict_streamed(adapter: TimedAdapter, examples: dict[str, list[NLIExample]],
+                     units: list[PerturbedUnit]) -> Iterator[Scored]:
+    """Clean languages, then each perturbed unit, read only when its turn comes."""
+    for language, items in examples.items():
+        yield "clean", language, items, adapter.predict("clean", language, items)
+    for unit in units:
+        items = unit.load()
+        yield unit.set_name, unit.language, items, adapter.predict(unit.set_name, unit.language, items)
+
+
+def predict_all_sharded(adapter: TimedAdapter, examples: dict[str, list[NLIExample]], units: list[PerturbedUnit],
+                        shard_dir: Path) -> list[Scored] | None:
+    """Every unit scored by all processes together (None on all but the main process).
+
+    Not streamed: each process scores every `world`-th item of every (set, language) list and the
+    shards are gathered once, through one file per process, so all items are held here.
+    Streaming would need one gather (a barrier and a file per process) per unit."""
+    from harness.distributed import predict_sharded
+
+    sets = {"clean": examples}
+    for unit in units:
+        sets.setdefault(unit.set_name, {})[unit.language] = unit.load()
+    t0 = time.perf_counter()
+    probs = predict_sharded(lambda part: predict_sets(adapter, part), sets, shard_dir,
+                            getattr(adapter.adapter, "stats", {}))
+    adapter.seconds = time.perf_counter() - t0
+    if probs is None:
+        return None
+    return [(s, lang, items, probs[s][lang]) for s, by_lang in sets.items() for lang, items in by_lang.items()]
 
 
 def score_set(examples: dict[str, list[NLIExample]], probs: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
@@ -267,18 +337,85 @@ def score_set(examples: dict[str, list[NLIExample]], probs: dict[str, np.ndarray
     return {"per_language": per_language, "macro": macro_with_ci(correct_by_language, seed)}
 
 
-def predictions_bytes(sets: dict[str, dict[str, list[NLIExample]]], probs: dict[str, dict[str, np.ndarray]]) -> bytes:
-    """Per-example predictions as gzipped JSONL (deterministic: mtime 0, fixed order)."""
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
-        for set_name in sets:
-            for language, items in sets[set_name].items():
-                for example, row in zip(items, probs[set_name][language]):
-                    line = {"set": set_name, "language": language, "id": example.id,
-                            "gold": LABELS[example.label], "pred": LABELS[int(row.argmax())],
-                            "probs": [round(float(p), 6) for p in row]}
-                    handle.write((json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8"))
-    return buffer.getvalue()
+def prediction_lines(set_name: str, language: str, items: list[NLIExample], probs: np.ndarray) -> Iterator[bytes]:
+    """One JSONL line per example of a scored unit."""
+    for example, row in zip(items, probs):
+        line = {"set": set_name, "language": language, "id": example.id,
+                "gold": LABELS[example.label], "pred": LABELS[int(row.argmax())],
+                "probs": [round(float(p), 6) for p in row]}
+        yield (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+class ScoreTally:
+    """What the metrics need from the scored units, kept while their prediction lines stream out.
+
+    Clean items and probabilities are kept whole (the record and the clean scores need them, and
+    every perturbed item is one of them); a perturbed unit leaves one byte per clean item of its
+    language (`LabelArray`: the predicted label, or absent), whatever its own size.
+    """
+
+    def __init__(self) -> None:
+        self.clean: dict[str, list[NLIExample]] = {}
+        self.clean_probs: dict[str, np.ndarray] = {}
+        self.position: dict[str, dict[str, int]] = {}
+        self.perturbed: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+        """family -> severity -> language -> int8 label per clean item (ABSENT: not in the unit)."""
+        self.n_pairs = 0
+
+    def add(self, set_name: str, language: str, items: list[NLIExample], probs: np.ndarray) -> None:
+        self.n_pairs += len(items)
+        if set_name == "clean":
+            self.clean[language], self.clean_probs[language] = items, probs
+            self.position[language] = {e.id: k for k, e in enumerate(items)}
+            return
+        from harness.robustness import ABSENT
+
+        if language not in self.position:
+            raise HarnessError(f"{set_name} {language} was scored before (or without) its clean items")
+        labels = np.full(len(self.clean[language]), ABSENT, dtype=np.int8)
+        if items:  # the ids are a subset of the clean ones (load_benchmark_data keeps only those)
+            labels[np.array([self.position[language][e.id] for e in items], dtype=np.intp)] = probs.argmax(axis=1)
+        family, severity = set_name.split("/")
+        self.perturbed.setdefault(family, {}).setdefault(severity, {})[language] = labels
+
+    def results(self, seed: int) -> dict[str, Any]:
+        results = {"clean": score_set(self.clean, self.clean_probs, seed)}
+        if self.perturbed:
+            results.update(self.robustness(seed))
+        return results
+
+    def robustness(self, seed: int) -> dict[str, Any]:
+        """Perturbed accuracy, drop, flip rate per family/severity/language, and worst case."""
+        from harness.robustness import LabelArray, summarise
+
+        ids = {lang: [e.id for e in items] for lang, items in self.clean.items()}
+        for lang, items in ids.items():
+            if len(self.position[lang]) != len(items):
+                raise DataError(f"clean {lang}: duplicate item ids (robustness metrics pair items by id)")
+
+        def view(lang: str, labels: np.ndarray) -> LabelArray:
+            return LabelArray(ids[lang], self.position[lang], labels)
+
+        gold = {lang: view(lang, np.array([e.label for e in items], dtype=np.int8)) for lang, items in self.clean.items()}
+        clean = {lang: view(lang, probs.argmax(axis=1).astype(np.int8)) for lang, probs in self.clean_probs.items()}
+        perturbed = {family: {severity: {lang: view(lang, labels) for lang, labels in by_lang.items()}
+                              for severity, by_lang in by_severity.items()}
+                     for family, by_severity in self.perturbed.items()}
+        summary = summarise(gold, clean, perturbed, seed)
+        return {"perturbed": {"families": summary["families"]}, "worst_case": summary["worst_case"]}
+
+
+def write_predictions(scored: Iterable[Scored], path: Path) -> ScoreTally:
+    """Stream the per-example predictions to gzipped JSONL and tally what the metrics need.
+
+    Deterministic bytes: mtime 0 and no file name in the gzip header, fixed order."""
+    tally = ScoreTally()
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as handle:
+        for set_name, language, items, probs in scored:
+            for line in prediction_lines(set_name, language, items, probs):
+                handle.write(line)
+            tally.add(set_name, language, items, probs)
+    return tally
 
 
 # ---- the run ----------------------------------------------------------------------------------
@@ -291,35 +428,30 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[s
     training = training_info(cfg)
     data = load_eval_data(cfg)
     examples = apply_limit(data.examples, cfg.limit)
-    sets = {"clean": examples, **data.perturbed}
-    n_pairs = sum(len(v) for s in sets.values() for v in s.values())
-    log(f"data: {data.source}, {n_pairs} pairs in {len(examples)} languages, {len(sets)} sets")
+    n_sets = 1 + len({unit.set_name for unit in data.units})
+    log(f"data: {data.source}, {sum(len(v) for v in examples.values())} clean pairs in {len(examples)} languages, "
+        f"{n_sets} sets" + (f" ({len(data.units)} perturbed units, read one at a time)" if data.units else ""))
     from harness import distributed
 
     cfg.device = distributed.device_for(cfg.device)
     adapter = load_model(cfg)
-    t0 = time.perf_counter()
+    timed = TimedAdapter(adapter, log)
+    scored: Iterable[Scored]
     if distributed.world_size() > 1:
-        shard_dir = cfg.out.with_name(f".{cfg.out.name}.shards")
-        sharded = distributed.predict_sharded(lambda part: predict_sets(adapter, part, log), sets, shard_dir,
-                                              getattr(adapter, "stats", {}))
+        sharded = predict_all_sharded(timed, examples, data.units, cfg.out.with_name(f".{cfg.out.name}.shards"))
         if sharded is None:  # not the main process: the main one publishes the record
             return {}
-        probs = sharded
+        scored = sharded
     else:
-        probs = predict_sets(adapter, sets, log)
-    predict_seconds = time.perf_counter() - t0
-    results = {"clean": score_set(examples, probs["clean"], cfg.seed)}
-    if data.perturbed:
-        results.update(robustness_results(sets, probs, cfg.seed))
-    blob = predictions_bytes(sets, probs)
-    record = build_record(cfg, adapter, training, data, examples, results, blob,
-                          predict_seconds, time.perf_counter() - started, n_pairs)
-    validate(record, "the new record")
-    with atomic_dir(cfg.out, replace=cfg.overwrite) as tmp:
-        (tmp / "predictions.jsonl.gz").write_bytes(blob)
+        scored = predict_streamed(timed, examples, data.units)
+    with atomic_dir(cfg.out, replace=cfg.overwrite) as tmp:  # predictions stream into it: nothing half-written
+        tally = write_predictions(scored, tmp / "predictions.jsonl.gz")
+        record = build_record(cfg, adapter, training, data, examples, tally.results(cfg.seed),
+                              sha256_file(tmp / "predictions.jsonl.gz"), timed.seconds,
+                              time.perf_counter() - started, tally.n_pairs)
+        validate(record, "the new record")
         (tmp / "result.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        if data.perturbed:
+        if data.units:
             write_heatmap(record, tmp / "heatmap.png", log)
     return record
 
@@ -342,27 +474,8 @@ def write_heatmap(record: dict[str, Any], path: Path, log: Callable[[str], None]
         log(f"no heat map: {exc}")
 
 
-def robustness_results(sets: dict[str, dict[str, list[NLIExample]]], probs: dict[str, dict[str, np.ndarray]],
-                       seed: int) -> dict[str, Any]:
-    """Perturbed accuracy, drop, flip rate per family/severity/language, and worst case."""
-    from harness.robustness import summarise
-
-    def predictions(set_name: str) -> dict[str, dict[str, int]]:
-        return {lang: {e.id: int(row.argmax()) for e, row in zip(items, probs[set_name][lang])}
-                for lang, items in sets[set_name].items()}
-
-    gold = {lang: {e.id: e.label for e in items} for lang, items in sets["clean"].items()}
-    perturbed: dict[str, dict[str, Any]] = {}
-    for set_name in sets:
-        if set_name != "clean":
-            family, severity = set_name.split("/")
-            perturbed.setdefault(family, {})[severity] = predictions(set_name)
-    summary = summarise(gold, predictions("clean"), perturbed, seed)
-    return {"perturbed": {"families": summary["families"]}, "worst_case": summary["worst_case"]}
-
-
 def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data: EvalData,
-                 examples: dict[str, list[NLIExample]], results: dict[str, Any], blob: bytes,
+                 examples: dict[str, list[NLIExample]], results: dict[str, Any], predictions_sha256: str,
                  predict_seconds: float, total_seconds: float, n_pairs: int) -> dict[str, Any]:
     commit, dirty = git_state()
     identity = adapter.identity()
@@ -388,7 +501,7 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
                    "pairs_per_second": round(n_pairs / predict_seconds, 2) if predict_seconds else 0.0},
         "truncation": dict(getattr(adapter, "stats", {})),
         "results": results,
-        "predictions": {"file": "predictions.jsonl.gz", "sha256": sha256_bytes(blob)},
+        "predictions": {"file": "predictions.jsonl.gz", "sha256": predictions_sha256},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 

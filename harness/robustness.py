@@ -8,13 +8,45 @@ family that only applies to easy items would look harmless.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from harness.scoring import accuracy_with_ci
 
 Predictions = Mapping[str, Mapping[str, int]]  # language -> item id -> predicted label
+ABSENT = -1
+
+
+class LabelArray(Mapping[str, int]):
+    """Labels of some clean items of one language: one byte per clean item, `ABSENT` where missing.
+
+    Why not a dict: a streamed benchmark run keeps the predictions of every perturbed set until
+    the metrics are computed at the end, and a dict costs ~100 bytes an item (~1M perturbed items
+    in the full benchmark) where this costs one byte per clean item per set.  The item ids and
+    their positions are the clean set's, shared by every array of the language.
+    """
+
+    def __init__(self, ids: Sequence[str], position: Mapping[str, int], labels: np.ndarray) -> None:
+        if len(labels) != len(ids):
+            raise ValueError(f"{len(labels)} labels for {len(ids)} items")
+        self.ids, self.position, self.labels = ids, position, labels
+
+    def __getitem__(self, item_id: str) -> int:
+        label = int(self.labels[self.position[item_id]])
+        if label == ABSENT:
+            raise KeyError(item_id)
+        return label
+
+    def __contains__(self, item_id: object) -> bool:
+        k = self.position.get(item_id) if isinstance(item_id, str) else None
+        return k is not None and int(self.labels[k]) != ABSENT
+
+    def __iter__(self) -> Iterator[str]:
+        return (self.ids[k] for k in np.flatnonzero(self.labels != ABSENT))
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self.labels != ABSENT))
 
 
 def cell_metrics(gold: Mapping[str, int], clean: Mapping[str, int], perturbed: Mapping[str, int],
