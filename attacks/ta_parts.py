@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-import textattack
 import textattack.shared.attacked_text as _attacked_text_module
 from textattack.constraints import Constraint, PreTransformationConstraint
 from textattack.models.wrappers import ModelWrapper
