@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -59,7 +59,6 @@ class AttackConfig:
     """An already-loaded `ModelAdapter` (tests, library use); else `model` is loaded."""
     encoder: Any = None
     """A `SentenceEncoder` for the similarity constraint; else the default e5 one."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def select_items(examples: list[NLIExample], n: int, seed: int) -> list[NLIExample]:
@@ -274,21 +273,29 @@ def _summary_line(s: dict[str, Any]) -> str:
             f"{s['avg_num_queries']} queries")
 
 
+def _bench_config(cfg: AttackConfig) -> Any:
+    """The same data and model options as `bench`, so both load checkpoints and XNLI one way."""
+    from harness.bench import BenchConfig
+
+    return BenchConfig(model=cfg.model, out=cfg.out, data_dir=cfg.data_dir, split=cfg.split,
+                       languages=tuple(cfg.languages), revision=cfg.revision, device=cfg.device,
+                       batch_size=cfg.batch_size, max_length=cfg.max_length, label_map=cfg.label_map,
+                       allow_pickle=cfg.allow_pickle, progress=False, cache=None)  # no bar per query batch
+
+
 def _load_items(cfg: AttackConfig) -> dict[str, list[NLIExample]]:
-    from harness.bench import BenchConfig, load_eval_data
+    from harness.bench import load_eval_data
 
     if cfg.n_items < 1:
         raise DataError("--n must be at least 1")
-    data = load_eval_data(BenchConfig(model=cfg.model, out=cfg.out, data_dir=cfg.data_dir, split=cfg.split,
-                                      languages=tuple(cfg.languages)))
+    data = load_eval_data(_bench_config(cfg))
     return {lang: select_items(data.examples[lang], cfg.n_items, cfg.settings.seed) for lang in cfg.languages}
 
 
 def _load_adapter(cfg: AttackConfig) -> Any:
-    from adapters import load_adapter
+    from harness.bench import load_model
 
-    return load_adapter("hf", cfg.model, revision=cfg.revision, device=cfg.device, max_length=cfg.max_length,
-                        batch_size=cfg.batch_size, label_map=cfg.label_map, allow_pickle=cfg.allow_pickle)
+    return load_model(_bench_config(cfg))
 
 
 def _default_encoder() -> Any:
@@ -306,7 +313,11 @@ def _header(cfg: AttackConfig, adapter: Any, encoder: Any, items: dict[str, list
     by_language = {lang: sha256_json([[e.id, e.premise, e.hypothesis, e.label] for e in items[lang]])
                    for lang in sorted(items)}
     encoder_identity = encoder.identity() if hasattr(encoder, "identity") else {"name": type(encoder).__name__}
-    key = sha256_json({"settings": settings, "model": identity, "encoder": encoder_identity,
+    # What decides predictions (the prediction cache's key), not load time or folder: a fresh
+    # process loading the same checkpoint must find its attack folder and resume it.
+    from harness.cache import model_key
+
+    key = sha256_json({"settings": settings, "model": model_key(identity), "encoder": encoder_identity,
                        "split": cfg.split, "n_items": cfg.n_items})
     return {"format": ATTACK_FORMAT, "key": key, "settings": settings, "model": identity,
             "items_sha256": sha256_json(by_language), "items_by_language": by_language,

@@ -263,6 +263,22 @@ def test_resume_after_interruption_gives_identical_examples(tmp_path: Path, atta
     assert summary["languages"] == json.loads((whole / "summary.json").read_text())["languages"]
 
 
+def test_a_new_process_resumes_without_attacking_again(tmp_path: Path, attackable_xlmr: Path, adapter: Any,
+                                                       e5_encoder: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same checkpoint loaded again (other load time, as in a new process) finds its folder."""
+    from adapters import load_adapter
+    from harness import attack as attack_module
+
+    first = run(tmp_path, attackable_xlmr, adapter, e5_encoder, "charnoise", ("hi",), n=2)
+
+    def must_not_run(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a finished item was attacked again")
+
+    monkeypatch.setattr(attack_module, "attack_item", must_not_run)
+    again = run(tmp_path, attackable_xlmr, load_adapter("hf", str(attackable_xlmr)), e5_encoder, "charnoise", ("hi",), n=2)
+    assert again["languages"] == first["languages"]
+
+
 def test_another_attack_in_the_same_folder_is_refused(tmp_path: Path, attackable_xlmr: Path, adapter: Any,
                                                       e5_encoder: Any) -> None:
     run(tmp_path, attackable_xlmr, adapter, e5_encoder, "charnoise", ("en",), n=2)
