@@ -45,11 +45,12 @@ def test_records_are_real_and_above_chance(folder: Path) -> None:
         np.mean([r["pred"] == r["gold"] for r in clean_en]))
 
 
-def test_rescoring_on_cpu_reproduces_the_record(data_root: Path) -> None:
+@pytest.mark.parametrize("name", ["direct-e5small-s1", "stilts-socialiqa-e5small-s1", "stilts-mix-e5small-s1"])
+def test_rescoring_on_cpu_reproduces_the_record(data_root: Path, name: str) -> None:
     from adapters.hf import HFAdapter
     from harness.data import load_local
 
-    folder = REPO / "submissions" / "direct-e5small-s1"
+    folder = REPO / "submissions" / name
     record = load_record(folder / "result.json")
     adapter = HFAdapter.load(str(folder), batch_size=16)
     assert adapter.identity()["weights_sha256"] == record["model"]["weights_sha256"], \
