@@ -132,7 +132,6 @@ class HFAdapter:
              progress: bool = False) -> "HFAdapter":
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
         from transformers.utils import logging as hf_logging
 
         if not progress:

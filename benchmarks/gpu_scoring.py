@@ -168,7 +168,7 @@ def measure(size: str, pairs: Pairs, tokenizer: Any, device: str, args: argparse
                  "parity_check_300": parity["label_agreement"]})
     if device.startswith("cuda"):
         rows[-1]["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-    del adapter
+    adapter.model = None  # free the weights before the next size is built
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
     for row in rows:

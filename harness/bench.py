@@ -291,12 +291,6 @@ class TimedAdapter:
         return probs
 
 
-def predict_sets(adapter: TimedAdapter, sets: dict[str, dict[str, list[NLIExample]]]) -> dict[str, dict[str, np.ndarray]]:
-    """Probabilities per (set, language), one adapter call per language and set."""
-    return {set_name: {language: adapter.predict(set_name, language, items) for language, items in by_language.items()}
-            for set_name, by_language in sets.items()}
-
-
 def predict_streamed(adapter: TimedAdapter, examples: dict[str, list[NLIExample]],
                      units: list[PerturbedUnit]) -> Iterator[Scored]:
     """Clean languages, then each perturbed unit, read only when its turn comes."""
@@ -308,24 +302,18 @@ def predict_streamed(adapter: TimedAdapter, examples: dict[str, list[NLIExample]
 
 
 def predict_all_sharded(adapter: TimedAdapter, examples: dict[str, list[NLIExample]], units: list[PerturbedUnit],
-                        shard_dir: Path) -> list[Scored] | None:
-    """Every unit scored by all processes together (None on all but the main process).
+                        shard_dir: Path) -> Iterator[Scored] | None:
+    """Every unit scored by all processes together, streamed (None on all but the main process).
 
-    Not streamed: each process scores every `world`-th item of every (set, language) list and the
-    shards are gathered once, through one file per process, so all items are held here.
-    Streaming would need one gather (a barrier and a file per process) per unit."""
+    Same order as `predict_streamed`; each process holds one unit's items at a time."""
     from harness.distributed import predict_sharded
 
-    sets = {"clean": examples}
-    for unit in units:
-        sets.setdefault(unit.set_name, {})[unit.language] = unit.load()
+    jobs = [("clean", language, (lambda items=items: items)) for language, items in examples.items()]
+    jobs += [(unit.set_name, unit.language, unit.load) for unit in units]
     t0 = time.perf_counter()
-    probs = predict_sharded(lambda part: predict_sets(adapter, part), sets, shard_dir,
-                            getattr(adapter.adapter, "stats", {}))
+    merged = predict_sharded(adapter.predict, jobs, shard_dir, getattr(adapter.adapter, "stats", {}))
     adapter.seconds = time.perf_counter() - t0
-    if probs is None:
-        return None
-    return [(s, lang, items, probs[s][lang]) for s, by_lang in sets.items() for lang, items in by_lang.items()]
+    return merged
 
 
 def score_set(examples: dict[str, list[NLIExample]], probs: dict[str, np.ndarray], seed: int) -> dict[str, Any]:

@@ -5,9 +5,10 @@ CPU processes: `torchrun --nproc_per_node N -m harness.cli bench ...` (accelerat
 launcher needs MPI; torchrun sets the same WORLD_SIZE/RANK variables and accelerate's
 `PartialState(cpu=True)` then runs the gloo backend).
 
-Each process scores every `world`-th item of each (set, language) list and writes its shard
-to a folder beside the output; the main process reassembles the probabilities in item order
-and alone builds and publishes the record, so the result equals a single-process run.  Only
+Each process scores every `world`-th item of each (set, language) list, one list at a time, and
+writes its shard to a folder beside the output; the main process reassembles the probabilities
+in item order and alone builds and publishes the record, so the result equals a single-process
+run.  Only
 used when launched with several processes (WORLD_SIZE > 1); accelerate is imported lazily.
 """
 
@@ -16,14 +17,11 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from harness.examples import NLIExample
-
-Sets = dict[str, dict[str, list[NLIExample]]]
-Probs = dict[str, dict[str, np.ndarray]]
 
 
 def world_size() -> int:
@@ -52,35 +50,49 @@ def device_for(requested: str) -> str:
     return requested
 
 
-def predict_sharded(predict: Callable[[Sets], Probs], sets: Sets, shard_dir: Path,
-                    stats: dict[str, int]) -> Probs | None:
-    """Probabilities for all items on the main process (None on the others).
+Job = tuple[str, str, Callable[[], list[NLIExample]]]
+"""(set name, language, loader): a loader reads the items only when the job's turn comes."""
+Scored = tuple[str, str, list[NLIExample], np.ndarray]
 
-    `stats` (the adapter's pair and truncation counters) is summed over processes in place."""
+
+def predict_sharded(predict: Callable[[str, str, list[NLIExample]], np.ndarray], jobs: Sequence[Job],
+                    shard_dir: Path, stats: dict[str, int]) -> Iterator[Scored] | None:
+    """Every job's items with their probabilities, in job order, on the main process (None elsewhere).
+
+    Streamed: each process loads one job at a time, scores every `world`-th item and writes
+    that shard to its own file, so no process holds more than one job's items.  After one
+    barrier the main process re-reads each job, merges its shards in item order and yields it,
+    deleting the shard files as it goes.  `stats` (the adapter's pair and truncation counters)
+    is summed over processes in place.
+    """
     st = state()
     rank, world = st.process_index, st.num_processes
-    mine = {s: {lang: items[rank::world] for lang, items in by_lang.items()} for s, by_lang in sets.items()}
-    probs = predict(mine)
     shard_dir.mkdir(parents=True, exist_ok=True)
-    flat = {f"{s}\x1f{lang}": arr for s, by_lang in probs.items() for lang, arr in by_lang.items()}
-    flat["__stats__"] = np.array([stats.get("pairs", 0), stats.get("truncated", 0)])
-    tmp = shard_dir / f".rank{rank}.npz"
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **flat)
-    tmp.replace(shard_dir / f"rank{rank}.npz")
+    for i, (set_name, language, load) in enumerate(jobs):
+        _save(shard_dir / f"job{i}.rank{rank}.npy", predict(set_name, language, load()[rank::world]))
+    _save(shard_dir / f"stats.rank{rank}.npy", np.array([stats.get("pairs", 0), stats.get("truncated", 0)]))
     st.wait_for_everyone()
     if not st.is_main_process:
         return None
-    shards = [np.load(shard_dir / f"rank{r}.npz") for r in range(world)]
-    totals = sum(shard["__stats__"] for shard in shards)
+    totals = sum(np.load(shard_dir / f"stats.rank{r}.npy") for r in range(world))
     stats.update(pairs=int(totals[0]), truncated=int(totals[1]))
-    out: Probs = {}
-    for s, by_lang in sets.items():
-        out[s] = {}
-        for lang, items in by_lang.items():
-            merged = np.zeros((len(items), 3), dtype=np.float32)
-            for r, shard in enumerate(shards):
-                merged[r::world] = shard[f"{s}\x1f{lang}"]
-            out[s][lang] = merged
+    return _merged(jobs, shard_dir, world)
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name("." + path.name)
+    with open(tmp, "wb") as handle:
+        np.save(handle, array)
+    tmp.replace(path)
+
+
+def _merged(jobs: Sequence[Job], shard_dir: Path, world: int) -> Iterator[Scored]:
+    for i, (set_name, language, load) in enumerate(jobs):
+        items = load()
+        parts = [np.load(shard_dir / f"job{i}.rank{r}.npy") for r in range(world)]
+        merged = np.zeros((len(items), max(p.shape[1] for p in parts)), dtype=np.float32)
+        for r, part in enumerate(parts):
+            merged[r::world] = part
+            (shard_dir / f"job{i}.rank{r}.npy").unlink()
+        yield set_name, language, items, merged
     shutil.rmtree(shard_dir, ignore_errors=True)
-    return out

