@@ -28,6 +28,42 @@ from harness.hashing import sha256_file, sha256_json
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _PAD_KEYS = {"input_ids", "attention_mask", "token_type_ids"}
+ONNX_OPSET = 17
+
+
+class _LogitsOnly:
+    """A module view for the ONNX exporter: positional inputs in, logits out."""
+
+    def __new__(cls, model: Any, names: list[str]) -> Any:
+        import torch
+
+        class LogitsOnly(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, *tensors: Any) -> Any:
+                return self.model(**dict(zip(names, tensors))).logits
+
+        return LogitsOnly()
+
+
+class OrtModel:
+    """Stands in for the torch model in `predict`: same call, `.logits` as a torch tensor."""
+
+    def __init__(self, session: Any, names: list[str], config: Any) -> None:
+        self.session, self.names, self.config = session, names, config
+
+    def __call__(self, **batch: Any) -> Any:
+        import types
+
+        import torch
+
+        feed = {n: batch[n].numpy() for n in self.names}
+        return types.SimpleNamespace(logits=torch.from_numpy(self.session.run(["logits"], feed)[0]))
+
+    def parameters(self) -> Any:
+        return iter(())
 
 
 def _looks_like_path(model: str) -> bool:
@@ -299,6 +335,74 @@ class HFAdapter:
         self.model = cast
         self.info.update(precision="bfloat16", precision_parity=parity)
         return parity
+
+    def use_onnxruntime(self, parity_pairs: Sequence[tuple[str, str]], min_agreement: float = 0.99,
+                        cache_dir: Path | None = None) -> dict[str, Any]:
+        """fp32 inference through ONNX Runtime on the CPU, refused if it changes predictions.
+
+        The model (LoRA already merged) is exported once per weights hash, torch version and
+        inputs into the cache folder (atomically; ~the size of the fp32 weights) and run with
+        all graph optimisations and torch's thread count.  Same parity check as bf16; the record
+        says `precision: float32-onnxruntime` and the runtime's version, and the prediction
+        cache keys on it, so torch and ONNX Runtime answers are never mixed.
+        """
+        if self.info.get("precision"):
+            raise ModelError(f"the model is already {self.info['precision']}; ONNX Runtime runs an fp32 model")
+        if not self.device.startswith("cpu"):
+            raise ModelError("ONNX Runtime is offered for the CPU path; on a GPU use --dtype bf16")
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ModelError("ONNX Runtime is not installed: pip install 'xnli-robust[onnx]'") from exc
+        import torch
+
+        names = [n for n in self.tokenizer.model_input_names if n in _PAD_KEYS]
+        path = self._onnx_file(names, cache_dir)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        candidate = OrtModel(session, names, self.model.config)
+        before = self._predict_uncounted(parity_pairs)
+        parity = self._parity_check(before, candidate, parity_pairs, min_agreement, "ONNX Runtime")
+        self.model = candidate
+        self.info.update(precision="float32-onnxruntime", precision_parity=parity,
+                         runtime={"name": "onnxruntime", "version": ort.__version__, "file_sha256": sha256_file(path)})
+        return parity
+
+    def _onnx_file(self, names: list[str], cache_dir: Path | None) -> Path:
+        """Export once; the file name is the hash of everything the graph depends on."""
+        import os
+        import tempfile
+
+        import torch
+
+        if cache_dir is None:
+            from harness.paths import cache_root
+
+            cache_dir = cache_root() / "onnx"
+        key = sha256_json({"weights": self.identity()["weights_sha256"], "torch": torch.__version__,
+                           "inputs": names, "opset": ONNX_OPSET})[:32]
+        path = Path(cache_dir) / f"{key}.onnx"
+        if path.is_file():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sample = self.tokenizer(["a b c"], ["d e"], return_tensors="pt")
+        graph = _LogitsOnly(self.model, names).eval()
+        axes = {n: {0: "batch", 1: "tokens"} for n in names}
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(graph, tuple(sample[n] for n in names), tmp, input_names=names,
+                                  output_names=["logits"], dynamic_axes={**axes, "logits": {0: "batch"}},
+                                  opset_version=ONNX_OPSET, dynamo=False)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+            self.model.eval()  # the exporter can leave modules in training mode (dropout on)
+        return path
 
     def _parity_check(self, before: np.ndarray, candidate: Any, parity_pairs: Sequence[tuple[str, str]],
                       min_agreement: float, what: str) -> dict[str, Any]:

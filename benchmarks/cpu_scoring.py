@@ -3,7 +3,8 @@
 Baselines on the same pairs and the same merged model: (1) `transformers.pipeline
 ("text-classification")` with the same batch size, (2) a loop padding every batch to a fixed
 length (128) in dataset order.  Tokenisation is included everywhere.  The harness's opt-in speed
-options are measured beside them: `--dtype bf16` and `--quantize int8`, each with the agreement
+options are measured beside them: `--dtype bf16`, `--quantize int8` and `--runtime onnxruntime`
+(fp32 through ONNX Runtime), each with the agreement
 of its predicted labels with fp32 on these pairs and on the 300 English dev items `bench` checks
 (an option `bench` would refuse is still timed, and marked refused).  Every path runs
 `--repeats` times, interleaved, and the fastest run counts, so a neighbour's load hits all alike.
@@ -73,7 +74,8 @@ def reduced(adapter: Any, option: str, dev: Pairs) -> tuple[Any, str]:
     """A copy of the fp32 adapter in `option` precision and bench's verdict on its parity check."""
     candidate = copy.copy(adapter)
     candidate.info, candidate.stats = dict(adapter.info), dict(adapter.stats)
-    convert = candidate.cast_bf16 if option == "bf16" else candidate.quantize_int8
+    convert = {"bf16": candidate.cast_bf16, "int8": candidate.quantize_int8,
+               "onnxruntime": candidate.use_onnxruntime}[option]
     parity = convert(dev, min_agreement=0.0)
     verdict = "accepted" if parity["label_agreement"] >= 0.99 else "refused by bench"
     return candidate, f"{parity['label_agreement']:.3f} on {parity['n_items']} en dev ({verdict})"
@@ -98,7 +100,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--options", default="bf16,int8", help="comma-separated speed options to time ('' for none)")
+    parser.add_argument("--options", default="bf16,int8,onnxruntime", help="comma-separated speed options to time ('' for none)")
     args = parser.parse_args()
     import torch
 

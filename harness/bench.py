@@ -34,6 +34,7 @@ SOURCES = ("auto", "local", "xnli10", "hub", "custom")
 CALIBRATION_ITEMS = 600
 PARITY_ITEMS = 300
 DTYPES = ("fp32", "bf16")
+RUNTIMES = ("torch", "onnxruntime")
 
 
 @dataclass
@@ -70,6 +71,8 @@ class BenchConfig:
     """"int8": dynamic int8 quantisation on the CPU, with a parity check on English dev items."""
     dtype: str = "fp32"
     """"bf16": bfloat16 inference, only on request, with the same parity check against fp32."""
+    runtime: str = "torch"
+    """"onnxruntime": the fp32 model exported to ONNX and run by ONNX Runtime (CPU), parity-checked."""
     benchmark: Path | None = None
     """A generated benchmark folder: score its clean items and every perturbed unit."""
     verify_benchmark: bool = True
@@ -235,10 +238,16 @@ def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
         raise DataError(f"--quantize {cfg.quantize} quantises an fp32 model; it cannot be combined with --dtype {cfg.dtype}")
     if cfg.dtype not in DTYPES:
         raise DataError(f"unknown --dtype {cfg.dtype!r} (expected one of {', '.join(DTYPES)})")
+    if cfg.runtime not in RUNTIMES:
+        raise DataError(f"unknown --runtime {cfg.runtime!r} (expected one of {', '.join(RUNTIMES)})")
+    if cfg.runtime != "torch" and (cfg.quantize or cfg.dtype != "fp32"):
+        raise DataError(f"--runtime {cfg.runtime} runs the fp32 model; it cannot be combined with --quantize or --dtype bf16")
     if cfg.quantize == "int8":
         adapter.quantize_int8(parity_pairs(cfg))
     elif cfg.dtype == "bf16":
         adapter.cast_bf16(parity_pairs(cfg))
+    elif cfg.runtime == "onnxruntime":
+        adapter.use_onnxruntime(parity_pairs(cfg))
     if cfg.cache is None:
         return adapter
     from harness.cache import CachedAdapter
@@ -470,7 +479,7 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
     model = {k: identity.get(k) for k in ("id", "revision", "adapter", "weights_sha256", "label_map",
                                            "label_map_source", "max_length", "precision", "architecture",
                                            "num_parameters", "weights_format", "label_map_detail", "quantization",
-                                           "precision_parity")}
+                                           "precision_parity", "runtime")}
     model["base_model"] = identity.get("base_model")
     return {
         "schema_version": 1,

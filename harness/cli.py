@@ -75,6 +75,9 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
                    help="dynamic int8 on the CPU; refused if it changes >1%% of predictions on 300 English dev items")
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
                    help="bf16 inference on request; refused if it changes >1%% of predictions on 300 English dev items")
+    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
+                   help="onnxruntime: export the fp32 model to ONNX (cached) and run it with ONNX Runtime on the CPU; "
+                        "refused if it changes >1%% of predictions on 300 English dev items")
     p.add_argument("--label-map", help="model output index per label, e.g. entailment=0,neutral=1,contradiction=2")
     p.add_argument("--calibrate", action="store_true",
                    help="find the label permutation on clean English dev items when id2label is generic")
@@ -133,7 +136,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         overwrite=args.overwrite, progress=not args.no_progress,
         cache=None if args.no_cache else (args.cache or cache_root() / "predictions.sqlite"),
         benchmark=args.benchmark, verify_benchmark=not args.unverified, quantize=args.quantize,
-        dtype=args.dtype)
+        dtype=args.dtype, runtime=args.runtime)
     record = run(cfg, log=_log)
     if not record:  # a non-main process of `accelerate launch`
         return 0

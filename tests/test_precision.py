@@ -90,3 +90,43 @@ def test_bench_refuses_int8_with_bf16(tmp_path: Path, tiny_bert: Path, data_root
     code = main(["bench", str(tiny_bert), "--data-dir", str(data_root), "--limit", "2", "--languages", "en",
                  "--quantize", "int8", "--dtype", "bf16", "--out", str(out), "--no-cache", "--no-progress"])
     assert code == 2 and not out.exists()
+
+
+@pytest.mark.parametrize("arch", ["xlmr", "bert"])
+def test_onnxruntime_matches_torch_and_is_recorded(arch: str, tiny_xlmr: Path, tiny_bert: Path, tmp_path: Path,
+                                                   pairs: list[tuple[str, str]]) -> None:
+    """Exported once into the cache folder, run by ONNX Runtime: same probabilities as torch fp32."""
+    from adapters.hf import OrtModel
+
+    adapter = HFAdapter.load(str(tiny_xlmr if arch == "xlmr" else tiny_bert), batch_size=8)
+    torch_probs = adapter.predict(pairs)
+    parity = adapter.use_onnxruntime(pairs, cache_dir=tmp_path)
+    assert isinstance(adapter.model, OrtModel)
+    ort_probs = adapter.predict(pairs)
+    np.testing.assert_allclose(ort_probs, torch_probs, atol=1e-5)
+    assert parity["label_agreement"] == 1.0 and parity["max_probability_change"] < 1e-5
+    identity = adapter.identity()
+    assert identity["precision"] == "float32-onnxruntime" and identity["runtime"]["name"] == "onnxruntime"
+    files = list(tmp_path.glob("*.onnx"))
+    assert len(files) == 1 and not list(tmp_path.glob(".*.tmp"))
+    again = HFAdapter.load(str(tiny_xlmr if arch == "xlmr" else tiny_bert), batch_size=3)
+    again.use_onnxruntime(pairs, cache_dir=tmp_path)  # reuses the exported file
+    assert list(tmp_path.glob("*.onnx")) == files
+    np.testing.assert_allclose(again.predict(pairs), ort_probs, atol=1e-6)  # other batch size, same answers
+    with pytest.raises(ModelError, match="already float32-onnxruntime"):
+        adapter.cast_bf16(pairs)
+
+
+def test_bench_runtime_onnxruntime_is_in_the_record_and_the_cache_key(tmp_path: Path, tiny_bert: Path,
+                                                                        data_root: Path) -> None:
+    common = [str(tiny_bert), "--data-dir", str(data_root), "--split", "dev", "--limit", "4", "--languages", "en,th",
+              "--no-progress", "--cache", str(tmp_path / "cache.sqlite")]
+    assert main(["bench", *common, "--out", str(tmp_path / "torch")]) == 0
+    assert main(["bench", *common, "--runtime", "onnxruntime", "--out", str(tmp_path / "ort")]) == 0
+    torch_rec = json.loads((tmp_path / "torch" / "result.json").read_text("utf-8"))
+    ort_rec = json.loads((tmp_path / "ort" / "result.json").read_text("utf-8"))
+    assert ort_rec["model"]["precision"] == "float32-onnxruntime"
+    assert ort_rec["model"]["runtime"]["name"] == "onnxruntime" and ort_rec["model"]["precision_parity"]["n_items"] == 300
+    assert ort_rec["inference"]["cache"]["hits"] == 0 and torch_rec["inference"]["cache"]["misses"] == 8  # never served torch answers
+    assert ort_rec["results"]["clean"]["per_language"] == torch_rec["results"]["clean"]["per_language"]
+    assert main(["bench", *common, "--runtime", "onnxruntime", "--dtype", "bf16", "--out", str(tmp_path / "x")]) == 2
