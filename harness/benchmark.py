@@ -550,11 +550,58 @@ def _default_scorer_factory(threshold: float) -> Any:
     return SimilarityFilter(threshold)
 
 
+NEAR_BOUNDARY = 2e-4
+"""Accelerator cosines this close to the threshold's rounding boundary are recomputed on the CPU.
+An H200 in fp32 differs from this CPU by at most 2.4e-7 (200 pairs), 1e-6 level in general."""
+
+
+class CpuCheckedFilter:
+    """The e5 filter encoding on an accelerator, with the CPU's keep/drop decisions.
+
+    Why: the benchmark hash must not depend on the machine.  Cosines from GPU kernels differ
+    from the CPU's in the last bits, which moves a decision only when a cosine lies next to the
+    boundary `threshold - 0.5e-4` (similarities are rounded to 4 decimals); those few are
+    recomputed on the CPU (249 of 955,215 pairs for the full v1 benchmark).  The similarity side
+    files, outside the benchmark hash, may differ in their last rounded digit.
+    """
+
+    def __init__(self, threshold: float, device: str, fast: Any = None, cpu: Any = None) -> None:
+        from attacks.similarity import SentenceEncoder, SimilarityFilter
+
+        self.threshold = float(threshold)
+        self._fast = fast or SimilarityFilter(threshold, SentenceEncoder(batch_size=256, device=device))
+        self._cpu = cpu or SimilarityFilter(threshold)
+        self.rechecked = 0
+
+    def scores(self, originals: Sequence[str], perturbed: Sequence[str]) -> list[float]:
+        out = [float(c) for c in self._fast.scores(originals, perturbed)]
+        boundary = self.threshold - 0.5 * 10 ** -SIMILARITY_DECIMALS
+        redo = [i for i, c in enumerate(out) if abs(c - boundary) < NEAR_BOUNDARY]
+        if redo:
+            for i, value in zip(redo, self._cpu.scores([originals[i] for i in redo], [perturbed[i] for i in redo])):
+                out[i] = float(value)
+            self.rechecked += len(redo)
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        return self._cpu.identity()  # the same weights: where they ran is not part of the benchmark
+
+
+@dataclass(frozen=True)
+class DeviceScorerFactory:
+    """Picklable, hashable factory (one encoder per worker process) for `generate(device=...)`."""
+
+    device: str
+
+    def __call__(self, threshold: float) -> Any:
+        return CpuCheckedFilter(threshold, self.device)
+
+
 def generate(out_dir: str | os.PathLike[str], *, size: str = "lite",
              spec: BenchmarkSpec | None = None, data_root: str | os.PathLike[str] | None = None,
              processes: int = 1, builder: Builder | None = None,
              scorer_factory: ScorerFactory | None = None, families: Sequence[str] | None = None,
-             progress: bool = True) -> GenerateReport:
+             progress: bool = True, device: str = "cpu") -> GenerateReport:
     """Write (or finish writing) the benchmark of `spec` at `size` into `out_dir`.
 
     `builder` and `scorer_factory` default to the perturbation registry and the e5 similarity
@@ -562,6 +609,8 @@ def generate(out_dir: str | os.PathLike[str], *, size: str = "lite",
     this with `processes > 1` needs the usual `if __name__ == "__main__":` guard (workers are
     spawned, not forked: forking a process that holds torch threads can deadlock).  `families`
     restricts the run to some families (a partial benchmark: its hash will not match the spec's).
+    `device` (e.g. "cuda") runs the similarity encoder there, with the CPU's decisions
+    (`CpuCheckedFilter`), so the files and hash are those of a CPU run.
     """
     from harness.paths import data_root as resolve_root
 
@@ -586,7 +635,7 @@ def generate(out_dir: str | os.PathLike[str], *, size: str = "lite",
         _write_clean(work, data)
         journals, ran, reused, seconds = _run_units(
             spec, data, work, root, processes, builder or _default_builder,
-            scorer_factory or _default_scorer_factory, progress)
+            scorer_factory or (_default_scorer_factory if device == "cpu" else DeviceScorerFactory(device)), progress)
         manifest = build_manifest(spec, size_spec, work, data, ids, journals, run_id)
         atomic_write_bytes(work / MANIFEST, manifest_bytes(manifest))
     else:
