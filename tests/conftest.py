@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
-from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -80,3 +80,18 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def generate_small_benchmark(out: Path, data_root: Path, languages: list[str], per_language: int, seed: int) -> Path:
+    """A real generated benchmark, small: char noise (low, high) and word code-switching (medium),
+    no similarity filter (so no encoder is loaded), `per_language` items stratified by label."""
+    from harness.benchmark import generate, parse_spec
+
+    spec = parse_spec({
+        "name": "xnli-robust-test", "version": "0", "seed": seed, "split": "test", "languages": languages,
+        "sizes": {"tiny": {"per_language": per_language, "stratify": ["label"]}},
+        "families": {"char_noise": {"severities": ["low", "high"], "languages": "all", "similarity": None},
+                     "code_switch": {"severities": ["medium"], "languages": "all", "similarity": None}},
+    })
+    generate(out, size="tiny", spec=spec, data_root=data_root, progress=False)
+    return out

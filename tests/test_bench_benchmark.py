@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import generate_small_benchmark
 
-from harness.benchmark import generate, parse_spec
 from harness.cli import main
 from harness.record import load_record
 
@@ -16,15 +16,7 @@ from harness.record import load_record
 @pytest.fixture(scope="module")
 def small_benchmark(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     """A real (small) benchmark: 12 items in en, th, zh; char noise and word code-switching."""
-    spec = parse_spec({
-        "name": "xnli-robust-test", "version": "0", "seed": 7, "split": "test", "languages": ["en", "th", "zh"],
-        "sizes": {"tiny": {"per_language": 12, "stratify": ["label"]}},
-        "families": {"char_noise": {"severities": ["low", "high"], "languages": "all", "similarity": None},
-                     "code_switch": {"severities": ["medium"], "languages": "all", "similarity": None}},
-    })
-    out = tmp_path_factory.mktemp("bench") / "tiny"
-    generate(out, size="tiny", spec=spec, data_root=data_root, progress=False)
-    return out
+    return generate_small_benchmark(tmp_path_factory.mktemp("bench") / "tiny", data_root, ["en", "th", "zh"], 12, 7)
 
 
 def test_bench_scores_every_set(small_benchmark: Path, tiny_bert: Path, tmp_path: Path,

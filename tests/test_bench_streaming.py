@@ -15,25 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import generate_small_benchmark
 
 from harness import LABELS
 from harness.bench import BenchConfig, run, score_set
-from harness.benchmark import Benchmark, generate, load_benchmark, parse_spec
+from harness.benchmark import Benchmark, load_benchmark
 from harness.robustness import ABSENT, LabelArray, summarise
 
 
 @pytest.fixture(scope="module")
 def streamed_benchmark(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     """A small real benchmark: 10 items in en, zh, sw; two families, three severities."""
-    spec = parse_spec({
-        "name": "xnli-robust-test", "version": "0", "seed": 11, "split": "test", "languages": ["en", "zh", "sw"],
-        "sizes": {"tiny": {"per_language": 10, "stratify": ["label"]}},
-        "families": {"char_noise": {"severities": ["low", "high"], "languages": "all", "similarity": None},
-                     "code_switch": {"severities": ["medium"], "languages": "all", "similarity": None}},
-    })
-    out = tmp_path_factory.mktemp("streamed") / "tiny"
-    generate(out, size="tiny", spec=spec, data_root=data_root, progress=False)
-    return out
+    return generate_small_benchmark(tmp_path_factory.mktemp("streamed") / "tiny", data_root, ["en", "zh", "sw"], 10, 11)
 
 
 def in_memory_reference(model: Path, benchmark: Path, languages: tuple[str, ...], limit: int | None,

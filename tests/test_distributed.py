@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import gzip
-
 import pytest
+from conftest import generate_small_benchmark
 
-from harness.benchmark import generate, parse_spec
 from harness.cli import main
 
 
@@ -27,15 +26,7 @@ def _torchrun(args: list[str]) -> None:
 @pytest.fixture(scope="module")
 def small_benchmark(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     """A real generated benchmark: 9 items in en, zh, sw; two families (no similarity filter)."""
-    spec = parse_spec({
-        "name": "xnli-robust-test", "version": "0", "seed": 5, "split": "test", "languages": ["en", "zh", "sw"],
-        "sizes": {"tiny": {"per_language": 9, "stratify": ["label"]}},
-        "families": {"char_noise": {"severities": ["low", "high"], "languages": "all", "similarity": None},
-                     "code_switch": {"severities": ["medium"], "languages": "all", "similarity": None}},
-    })
-    out = tmp_path_factory.mktemp("sharded") / "tiny"
-    generate(out, size="tiny", spec=spec, data_root=data_root, progress=False)
-    return out
+    return generate_small_benchmark(tmp_path_factory.mktemp("sharded") / "tiny", data_root, ["en", "zh", "sw"], 9, 5)
 
 
 def _predictions(folder: Path) -> list[tuple]:

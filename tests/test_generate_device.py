@@ -13,8 +13,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from attacks.similarity import SimilarityFilter
-from harness.benchmark import (NEAR_BOUNDARY, SIMILARITY_DECIMALS, CpuCheckedFilter, DeviceScorerFactory,
-                               generate, parse_spec)
+from harness.benchmark import (
+    NEAR_BOUNDARY,
+    SIMILARITY_DECIMALS,
+    CpuCheckedFilter,
+    DeviceScorerFactory,
+    generate,
+    parse_spec,
+)
 from harness.data import load_local
 
 BOUNDARY = 0.9 - 0.5 * 10 ** -SIMILARITY_DECIMALS
