@@ -31,21 +31,19 @@ _PAD_KEYS = {"input_ids", "attention_mask", "token_type_ids"}
 ONNX_OPSET = 17
 
 
-class _LogitsOnly:
-    """A module view for the ONNX exporter: positional inputs in, logits out."""
+def _logits_only(model: Any, names: list[str]) -> Any:
+    """A module view for the ONNX exporter: positional inputs in, logits out (torch imported lazily)."""
+    import torch
 
-    def __new__(cls, model: Any, names: list[str]) -> Any:
-        import torch
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-        class LogitsOnly(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
+        def forward(self, *tensors: Any) -> Any:
+            return self.model(**dict(zip(names, tensors))).logits
 
-            def forward(self, *tensors: Any) -> Any:
-                return self.model(**dict(zip(names, tensors))).logits
-
-        return LogitsOnly()
+    return LogitsOnly()
 
 
 class OrtModel:
@@ -388,7 +386,7 @@ class HFAdapter:
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
         sample = self.tokenizer(["a b c"], ["d e"], return_tensors="pt")
-        graph = _LogitsOnly(self.model, names).eval()
+        graph = _logits_only(self.model, names).eval()
         axes = {n: {0: "batch", 1: "tokens"} for n in names}
         fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
         os.close(fd)

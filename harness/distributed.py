@@ -8,8 +8,8 @@ launcher needs MPI; torchrun sets the same WORLD_SIZE/RANK variables and acceler
 Each process scores every `world`-th item of each (set, language) list, one list at a time, and
 writes its shard to a folder beside the output; the main process reassembles the probabilities
 in item order and alone builds and publishes the record, so the result equals a single-process
-run.  Only
-used when launched with several processes (WORLD_SIZE > 1); accelerate is imported lazily.
+run.  Only used when launched with several processes (WORLD_SIZE > 1); accelerate is imported
+lazily.
 """
 
 from __future__ import annotations
