@@ -576,7 +576,7 @@ class CpuCheckedFilter:
     def scores(self, originals: Sequence[str], perturbed: Sequence[str]) -> list[float]:
         out = [float(c) for c in self._fast.scores(originals, perturbed)]
         boundary = self.threshold - 0.5 * 10 ** -SIMILARITY_DECIMALS
-        redo = [i for i, c in enumerate(out) if abs(c - boundary) < NEAR_BOUNDARY]
+        redo = [i for i, c in enumerate(out) if math.isnan(c) or abs(c - boundary) < NEAR_BOUNDARY]  # NaN: not known
         if redo:
             for i, value in zip(redo, self._cpu.scores([originals[i] for i in redo], [perturbed[i] for i in redo])):
                 out[i] = float(value)

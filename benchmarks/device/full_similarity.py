@@ -13,10 +13,10 @@ split in three steps, and the item files come out identical to a CPU-only run:
 2. `compute` (GPU): fill those rows into the base rebuilt by the training run, encode every
    text with `attacks.similarity.SentenceEncoder` in fp32 (TF32 off) and write one cosine per
    pair.
-3. `generate` (here): `harness.benchmark.generate` with a scorer that takes the GPU cosine,
-   except where it lies within `--margin` of the rounding boundary of the threshold (or is
-   missing): those sentences are re-encoded on this CPU, so every keep/drop decision is the
-   CPU's.  The similarity side files (outside the benchmark hash by design) may differ from a
+3. `generate` (here): `harness.benchmark.generate` with `CpuCheckedFilter` (what `generate
+   --device` uses) over the GPU cosines: a cosine within `NEAR_BOUNDARY` of the rounding
+   boundary of the threshold, or missing, is re-encoded on this CPU, so every keep/drop
+   decision is the CPU's.  The similarity side files (outside the benchmark hash by design) may differ from a
    CPU run in the last rounded digit.
 
     .venv/bin/python benchmarks/device/full_similarity.py export --out .devsims
@@ -29,10 +29,12 @@ from __future__ import annotations
 import argparse
 import json
 import lzma
+import math
 import multiprocessing
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -168,62 +170,31 @@ def compute(folder: Path, base: Path, out: Path, batch_size: int, device: str = 
 
 # ---- 3. generate (here) -----------------------------------------------------------------------
 
-class TableScorer:
-    """`SimilarityFilter`'s pairwise interface over the GPU cosines; near-boundary ones re-done on CPU."""
+class TableLookup:
+    """The GPU cosines as a scorer: `scores` answers from the table, NaN for a pair it lacks."""
 
-    def __init__(self, sims_dir: str, cos_path: str, threshold: float, margin: float) -> None:
-        from attacks.similarity import SimilarityFilter
-
-        self._cpu = SimilarityFilter(threshold)
-        self.threshold, self.margin = threshold, margin
-        self._sims_dir, self._cos_path = sims_dir, cos_path
-        self._table: dict[tuple[str, str], float] | None = None
-        self.rescored = 0
-
-    def _load(self) -> dict[tuple[str, str], float]:
-        if self._table is None:
-            with lzma.open(Path(self._sims_dir) / "texts.txt.xz", "rt", encoding="utf-8") as handle:
-                texts = handle.read().split("\n")
-            pairs = np.load(Path(self._sims_dir) / "pairs.npy")
-            cos = np.load(self._cos_path)
-            self._table = {(texts[a], texts[b]): float(c) for (a, b), c in zip(pairs.tolist(), cos.tolist())}
-        return self._table
+    def __init__(self, sims_dir: str, cos_path: str) -> None:
+        with lzma.open(Path(sims_dir) / "texts.txt.xz", "rt", encoding="utf-8") as handle:
+            texts = handle.read().split("\n")
+        pairs, cos = np.load(Path(sims_dir) / "pairs.npy"), np.load(cos_path)
+        self.table = {(texts[a], texts[b]): float(c) for (a, b), c in zip(pairs.tolist(), cos.tolist())}
 
     def scores(self, originals: Sequence[str], perturbed: Sequence[str]) -> list[float]:
-        from harness.benchmark import SIMILARITY_DECIMALS
-
-        table = self._load()
-        boundary = self.threshold - 0.5 * 10 ** -SIMILARITY_DECIMALS
-        out = [table.get((a, b)) for a, b in zip(originals, perturbed)]
-        redo = [i for i, c in enumerate(out) if c is None or abs(c - boundary) < self.margin]
-        if redo:
-            fresh = self._cpu.scores([originals[i] for i in redo], [perturbed[i] for i in redo])
-            for i, value in zip(redo, fresh):
-                out[i] = value
-            self.rescored += len(redo)
-        return [float(c) for c in out]  # type: ignore[arg-type]
-
-    def identity(self) -> dict[str, Any]:
-        return self._cpu.identity()
+        return [self.table.get((a, b), math.nan) for a, b in zip(originals, perturbed)]
 
 
+@dataclass(frozen=True)
 class TableFactory:
-    """Picklable scorer factory for spawned workers."""
+    """Picklable, hashable scorer factory: `generate --device`'s CpuCheckedFilter over the table
+    (missing and near-boundary cosines are computed on this CPU)."""
 
-    def __init__(self, sims_dir: str, cos_path: str, margin: float) -> None:
-        self.sims_dir, self.cos_path, self.margin = sims_dir, cos_path, margin
+    sims_dir: str
+    cos_path: str
 
-    def _key(self) -> tuple[str, str, float]:
-        return self.sims_dir, self.cos_path, self.margin
+    def __call__(self, threshold: float) -> Any:
+        from harness.benchmark import CpuCheckedFilter
 
-    def __eq__(self, other: object) -> bool:  # equal across unpickled copies: one table per process
-        return isinstance(other, TableFactory) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __call__(self, threshold: float) -> TableScorer:
-        return TableScorer(self.sims_dir, self.cos_path, threshold, self.margin)
+        return CpuCheckedFilter(threshold, "cpu", fast=TableLookup(self.sims_dir, self.cos_path))
 
 
 def check_against_lite(sims_dir: Path, cos_path: Path, lite: Path) -> dict[str, Any]:
@@ -266,12 +237,12 @@ def _candidates(items: Path, side: Path, clean: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def run_generate(sims_dir: Path, cos_path: Path, out: Path, processes: int, margin: float, size: str = SIZE) -> None:
+def run_generate(sims_dir: Path, cos_path: Path, out: Path, processes: int, size: str = SIZE) -> None:
     from harness.benchmark import generate, load_spec
 
     started = time.perf_counter()
     report = generate(out, size=size, processes=processes,
-                      scorer_factory=TableFactory(str(sims_dir), str(cos_path), margin))
+                      scorer_factory=TableFactory(str(sims_dir), str(cos_path)))
     print(json.dumps({"out": str(report.out_dir), "benchmark_hash": report.benchmark_hash,
                       "expected": load_spec().expected_hashes.get(size),
                       "units_run": len(report.units_run), "units_reused": len(report.units_reused),
@@ -299,7 +270,6 @@ def main() -> int:
     p.add_argument("--cos", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--margin", type=float, default=2e-4)
     p.add_argument("--size", default=SIZE, help="lite checks the method: it must reproduce the pinned lite hash")
     args = parser.parse_args()
     if args.cmd == "export":
@@ -310,7 +280,7 @@ def main() -> int:
     elif args.cmd == "check":
         print(json.dumps(check_against_lite(args.sims, args.cos, args.lite)))
     else:
-        run_generate(args.sims, args.cos, args.out, args.processes, args.margin, args.size)
+        run_generate(args.sims, args.cos, args.out, args.processes, args.size)
     return 0
 
 
