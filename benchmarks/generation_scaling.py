@@ -6,7 +6,8 @@ families and thresholds, once per process count, each into a fresh folder.  The 
 filter dominates; `--device cuda` puts it on a GPU (decisions stay the CPU's).  The runs use
 the configured cache root: the e5 base model is converted once beforehand so no run pays for
 it, and back-translation (en, es, fr only) would read translations cached by earlier runs, so
-the default language, German, has no back-translation.
+the default language, German, has no back-translation.  At full size every item file is also
+compared with the pinned full v1 benchmark's per-file hash (a CPU-only check of those units).
 
     XNLI_ROBUST_DATA=../shared/data .venv/bin/python benchmarks/generation_scaling.py --language de --processes 1,2
 """
@@ -14,6 +15,7 @@ the default language, German, has no back-translation.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -39,6 +41,15 @@ def one_language_spec(language: str):  # type: ignore[no-untyped-def]
     return parse_spec(raw, where=f"v1 restricted to {language}")
 
 
+def against_pinned(files: dict) -> str:
+    """Compare each item file with the pinned full benchmark's per-file hash (same path, same bytes)."""
+    pinned = json.loads((REPO / "harness" / "specs" / "xnli-robust-v1-full.files.json").read_text("utf-8"))["files"]
+    items = {rel: e["sha256"] for rel, e in files.items() if rel in pinned}
+    same = sorted(rel for rel, sha in items.items() if pinned[rel] == sha)
+    differ = sorted(set(items) - set(same))
+    return f"against the pinned full v1 files: {len(same)} identical, {len(differ)} different {differ}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--language", default="de")
@@ -59,6 +70,8 @@ def main() -> int:
                               device=args.device)
             rows.append((n, time.perf_counter() - start, report.benchmark_hash, len(report.units_run)))
             print(f"processes={n}: {rows[-1][1]:.1f} s, {rows[-1][3]} units, hash {report.benchmark_hash[:16]}", flush=True)
+            if args.size == "full":
+                print(against_pinned(report.manifest["files"]), flush=True)
     base = rows[0][1]
     print(f"| processes | seconds | speed-up vs {rows[0][0]} | units | hash |\n|---|---|---|---|---|")
     for n, sec, digest, units in rows:

@@ -1,6 +1,6 @@
 """Generate the full v1 benchmark with its e5 similarity filter computed on a remote GPU.
 
-Why: on 2 CPU cores the full benchmark takes about 3.6 h, about 90% of it in the e5 filter
+Why: on 2 CPU cores the full benchmark takes about 3.5 h, about 90% of it in the e5 filter
 (measured: e5 encodes ~80 sentences/s on both cores and full has 1.06 million distinct sentences;
 all perturbations and MT of full took 1,200 s with 2 processes).  The lent GPU
 machine has no network, no MT engines and receives at most 64 MiB per call, so the work is
