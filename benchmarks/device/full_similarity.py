@@ -201,10 +201,7 @@ def check_against_lite(sims_dir: Path, cos_path: Path, lite: Path) -> dict[str, 
     """GPU vs CPU on the lite items: the lite benchmark's side files hold the CPU's rounded minima."""
     from harness.benchmark import SIMILARITY_DECIMALS
 
-    with lzma.open(sims_dir / "texts.txt.xz", "rt", encoding="utf-8") as handle:
-        texts = handle.read().split("\n")
-    pairs = np.load(sims_dir / "pairs.npy")
-    table = {(texts[a], texts[b]): c for (a, b), c in zip(pairs.tolist(), np.load(cos_path).tolist())}
+    table = TableLookup(str(sims_dir), str(cos_path)).table
     diffs, decisions, n = [], 0, 0
     for side in sorted((lite / "similarity").rglob("*.jsonl")):
         items = lite / side.relative_to(lite / "similarity")
@@ -212,7 +209,7 @@ def check_against_lite(sims_dir: Path, cos_path: Path, lite: Path) -> dict[str, 
         for line in (lite / "clean" / f"{side.stem}.jsonl").open(encoding="utf-8"):
             row = json.loads(line)
             by_id[row["id"]] = row
-        perturbed = _candidates(items, side, by_id)
+        perturbed = {row["id"]: row for row in map(json.loads, items.open(encoding="utf-8"))}  # kept items only
         for line in side.open(encoding="utf-8"):
             row = json.loads(line)
             if row["id"] not in perturbed:
@@ -226,15 +223,6 @@ def check_against_lite(sims_dir: Path, cos_path: Path, lite: Path) -> dict[str, 
     arr = np.array(diffs)
     return {"items": n, "rounded_differ": int((arr > 0).sum()), "max_abs_diff": float(arr.max()),
             "decisions_differ": int(decisions)}
-
-
-def _candidates(items: Path, side: Path, clean: dict[str, Any]) -> dict[str, Any]:
-    """Kept items' perturbed texts (dropped ones are not in the item file and are skipped)."""
-    out = {}
-    for line in items.open(encoding="utf-8"):
-        row = json.loads(line)
-        out[row["id"]] = row
-    return out
 
 
 def run_generate(sims_dir: Path, cos_path: Path, out: Path, processes: int, size: str = SIZE) -> None:
