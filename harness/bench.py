@@ -229,11 +229,6 @@ def parity_pairs(cfg: BenchConfig) -> list[tuple[str, str]]:
 def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
     from adapters import load_adapter
 
-    adapter = load_adapter(
-        cfg.adapter, cfg.model, revision=cfg.revision, device=cfg.device, max_length=cfg.max_length,
-        batch_size=cfg.batch_size, label_map=cfg.label_map,
-        calibrate_with=calibration_items(cfg) if cfg.calibrate else None,
-        allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code, progress=cfg.progress)
     if cfg.quantize and cfg.dtype != "fp32":
         raise DataError(f"--quantize {cfg.quantize} quantises an fp32 model; it cannot be combined with --dtype {cfg.dtype}")
     if cfg.dtype not in DTYPES:
@@ -242,6 +237,11 @@ def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
         raise DataError(f"unknown --runtime {cfg.runtime!r} (expected one of {', '.join(RUNTIMES)})")
     if cfg.runtime != "torch" and (cfg.quantize or cfg.dtype != "fp32"):
         raise DataError(f"--runtime {cfg.runtime} runs the fp32 model; it cannot be combined with --quantize or --dtype bf16")
+    adapter = load_adapter(
+        cfg.adapter, cfg.model, revision=cfg.revision, device=cfg.device, max_length=cfg.max_length,
+        batch_size=cfg.batch_size, label_map=cfg.label_map,
+        calibrate_with=calibration_items(cfg) if cfg.calibrate else None,
+        allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code, progress=cfg.progress)
     if cfg.quantize == "int8":
         adapter.quantize_int8(parity_pairs(cfg))
     elif cfg.dtype == "bf16":
