@@ -1,7 +1,8 @@
 """Peak memory (max RSS) of scoring a benchmark, and of only loading its items, in child processes.
 
-Why several numbers: `bench --benchmark` streams, reading one perturbed (set, language) unit at
-a time (harness/bench.py predict_streamed), so its data part should not grow with the
+Why several numbers: `bench --benchmark` streams, reading perturbed (set, language) units only
+when their group (consecutive units up to `GROUP_PAIRS` pairs, scored in one call) comes up
+(harness/distributed.py predict_streamed), so its data part should not grow with the
 benchmark's size; before streaming it held every item.  Reading the items alone, once holding
 all of them (the old way) and once one unit at a time (the streamed way), shows the data part;
 the bench run (with --limit and a few languages to stay short on a shared CPU) shows the model

@@ -23,6 +23,7 @@ import harness
 from harness import LABELS, LANGUAGES
 from harness.atomic import atomic_dir
 from harness.data import find_split_file, load_custom, load_local, load_xnli10
+from harness.distributed import Scored
 from harness.errors import DataError, HarnessError
 from harness.examples import NLIExample
 from harness.hashing import sha256_file, sha256_json
@@ -279,10 +280,6 @@ def training_info(cfg: BenchConfig) -> dict[str, Any]:
 
 # ---- scoring ----------------------------------------------------------------------------------
 
-Scored = tuple[str, str, list[NLIExample], np.ndarray]
-"""(set name, language, items, probabilities): one scored unit, in the predictions file's order."""
-
-
 @dataclass
 class TimedAdapter:
     """The adapter with the seconds spent in `predict` summed: reading the benchmark and writing
@@ -292,35 +289,42 @@ class TimedAdapter:
     log: Callable[[str], None]
     seconds: float = 0.0
 
-    def predict(self, set_name: str, language: str, items: list[NLIExample]) -> np.ndarray:
-        self.log(f"scoring {set_name} {language} ({len(items)} pairs)")
+    def predict(self, what: str, items: list[NLIExample]) -> np.ndarray:
+        self.log(f"scoring {what} ({len(items)} pairs)")
         t0 = time.perf_counter()
         probs = self.adapter.predict([(e.premise, e.hypothesis) for e in items])
         self.seconds += time.perf_counter() - t0
         return probs
 
 
-def predict_streamed(adapter: TimedAdapter, examples: dict[str, list[NLIExample]],
-                     units: list[PerturbedUnit]) -> Iterator[Scored]:
+GROUP_PAIRS = 4096
+"""Consecutive units are scored in one `predict` call until it holds this many pairs.
+
+Why: the adapter sorts by length within a call, so one call per unit left short units (or any
+unit under `--limit`) as a few badly filled, badly padded batches: with `--limit 30`, `bench`
+scored 24 pairs/s where the same adapter scores 38 on 300 mixed pairs.  Bounded, so memory
+still does not grow with the benchmark."""
+
+
+def scoring_jobs(examples: dict[str, list[NLIExample]], units: list[PerturbedUnit]) -> list[Any]:
     """Clean languages, then each perturbed unit, read only when its turn comes."""
-    for language, items in examples.items():
-        yield "clean", language, items, adapter.predict("clean", language, items)
-    for unit in units:
-        items = unit.load()
-        yield unit.set_name, unit.language, items, adapter.predict(unit.set_name, unit.language, items)
+    jobs: list[Any] = [("clean", language, (lambda items=items: items)) for language, items in examples.items()]
+    return jobs + [(unit.set_name, unit.language, unit.load) for unit in units]
 
 
-def predict_all_sharded(adapter: TimedAdapter, examples: dict[str, list[NLIExample]], units: list[PerturbedUnit],
-                        shard_dir: Path) -> Iterator[Scored] | None:
-    """Every unit scored by all processes together, streamed (None on all but the main process).
+def predict_all(adapter: TimedAdapter, examples: dict[str, list[NLIExample]], units: list[PerturbedUnit],
+                shard_dir: Path, group_pairs: int | None = None) -> Iterator[Scored] | None:
+    """Every unit's probabilities in job order, streamed; sharded when launched with several
+    processes (then None on all but the main process, which publishes the record)."""
+    from harness import distributed
 
-    Same order as `predict_streamed`; each process holds one unit's items at a time."""
-    from harness.distributed import predict_sharded
-
-    jobs = [("clean", language, (lambda items=items: items)) for language, items in examples.items()]
-    jobs += [(unit.set_name, unit.language, unit.load) for unit in units]
+    group_pairs = GROUP_PAIRS if group_pairs is None else group_pairs
+    jobs = scoring_jobs(examples, units)
+    if distributed.world_size() == 1:
+        return distributed.predict_streamed(adapter.predict, jobs, group_pairs)
     t0 = time.perf_counter()
-    merged = predict_sharded(adapter.predict, jobs, shard_dir, getattr(adapter.adapter, "stats", {}))
+    merged = distributed.predict_sharded(adapter.predict, jobs, shard_dir, getattr(adapter.adapter, "stats", {}),
+                                         group_pairs)
     adapter.seconds = time.perf_counter() - t0
     return merged
 
@@ -433,14 +437,9 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[s
     cfg.device = distributed.device_for(cfg.device)
     adapter = load_model(cfg)
     timed = TimedAdapter(adapter, log)
-    scored: Iterable[Scored]
-    if distributed.world_size() > 1:
-        sharded = predict_all_sharded(timed, examples, data.units, cfg.out.with_name(f".{cfg.out.name}.shards"))
-        if sharded is None:  # not the main process: the main one publishes the record
-            return {}
-        scored = sharded
-    else:
-        scored = predict_streamed(timed, examples, data.units)
+    scored = predict_all(timed, examples, data.units, cfg.out.with_name(f".{cfg.out.name}.shards"))
+    if scored is None:  # not the main process: the main one publishes the record
+        return {}
     with atomic_dir(cfg.out, replace=cfg.overwrite) as tmp:  # predictions stream into it: nothing half-written
         tally = write_predictions(scored, tmp / "predictions.jsonl.gz")
         record = build_record(cfg, adapter, training, data, examples, tally.results(cfg.seed),

@@ -5,8 +5,9 @@ CPU processes: `torchrun --nproc_per_node N -m harness.cli bench ...` (accelerat
 launcher needs MPI; torchrun sets the same WORLD_SIZE/RANK variables and accelerate's
 `PartialState(cpu=True)` then runs the gloo backend).
 
-Each process scores every `world`-th item of each (set, language) list, one list at a time, and
-writes its shard to a folder beside the output; the main process reassembles the probabilities
+Each process scores every `world`-th item of each group of consecutive (set, language) lists
+(`grouped`: the same groups a single process scores), one group at a time, and writes its shard
+to a folder beside the output; the main process reassembles the probabilities
 in item order and alone builds and publishes the record, so the result equals a single-process
 run.  Only used when launched with several processes (WORLD_SIZE > 1); accelerate is imported
 lazily.
@@ -52,31 +53,76 @@ def device_for(requested: str) -> str:
 
 Job = tuple[str, str, Callable[[], list[NLIExample]]]
 """(set name, language, loader): a loader reads the items only when the job's turn comes."""
+Loaded = tuple[str, str, list[NLIExample]]
 Scored = tuple[str, str, list[NLIExample], np.ndarray]
+Predict = Callable[[str, list[NLIExample]], np.ndarray]
+"""(what is scored, for the log; items) -> probabilities."""
 
 
-def predict_sharded(predict: Callable[[str, str, list[NLIExample]], np.ndarray], jobs: Sequence[Job],
-                    shard_dir: Path, stats: dict[str, int]) -> Iterator[Scored] | None:
+def grouped(jobs: Sequence[Job], group_pairs: int) -> Iterator[list[Loaded]]:
+    """Consecutive jobs, loaded, in groups of at least `group_pairs` items (the last may be smaller).
+
+    Why: the adapter sorts by length within one call, so scoring a short list (a unit under
+    `--limit`) alone gives a few badly filled, badly padded batches.  Deterministic, so every
+    process forms the same groups; bounded, so memory does not grow with the benchmark."""
+    group: list[Loaded] = []
+    size = 0
+    for set_name, language, load in jobs:
+        items = load()
+        group.append((set_name, language, items))
+        size += len(items)
+        if size >= group_pairs:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def describe(group: Sequence[Loaded]) -> str:
+    """`set language`, or the first and last of a group, for the progress log."""
+    (first_set, first_lang, _), (last_set, last_lang, _) = group[0], group[-1]
+    if len(group) == 1:
+        return f"{first_set} {first_lang}"
+    return f"{first_set} {first_lang} .. {last_set} {last_lang} ({len(group)} units)"
+
+
+def split(group: Sequence[Loaded], probs: np.ndarray) -> Iterator[Scored]:
+    """The probabilities of a group's concatenated items, back to its units."""
+    start = 0
+    for set_name, language, items in group:
+        yield set_name, language, items, probs[start:start + len(items)]
+        start += len(items)
+
+
+def predict_streamed(predict: Predict, jobs: Sequence[Job], group_pairs: int) -> Iterator[Scored]:
+    """One process: each group scored in one call, its units yielded in job order."""
+    for group in grouped(jobs, group_pairs):
+        yield from split(group, predict(describe(group), [e for _, _, items in group for e in items]))
+
+
+def predict_sharded(predict: Predict, jobs: Sequence[Job], shard_dir: Path, stats: dict[str, int],
+                    group_pairs: int) -> Iterator[Scored] | None:
     """Every job's items with their probabilities, in job order, on the main process (None elsewhere).
 
-    Streamed: each process loads one job at a time, scores every `world`-th item and writes
-    that shard to its own file, so no process holds more than one job's items.  After one
-    barrier the main process re-reads each job, merges its shards in item order and yields it,
-    deleting the shard files as it goes.  `stats` (the adapter's pair and truncation counters)
-    is summed over processes in place.
+    Streamed: each process loads one group at a time, scores every `world`-th item of it and
+    writes that shard to its own file, so no process holds more than one group's items.  After
+    one barrier the main process re-reads each group, merges its shards in item order and yields
+    its units, deleting the shard files as it goes.  `stats` (the adapter's pair and truncation
+    counters) is summed over processes in place.
     """
     st = state()
     rank, world = st.process_index, st.num_processes
     shard_dir.mkdir(parents=True, exist_ok=True)
-    for i, (set_name, language, load) in enumerate(jobs):
-        _save(shard_dir / f"job{i}.rank{rank}.npy", predict(set_name, language, load()[rank::world]))
+    for i, group in enumerate(grouped(jobs, group_pairs)):
+        items = [e for _, _, members in group for e in members]
+        _save(shard_dir / f"group{i}.rank{rank}.npy", predict(describe(group), items[rank::world]))
     _save(shard_dir / f"stats.rank{rank}.npy", np.array([stats.get("pairs", 0), stats.get("truncated", 0)]))
     st.wait_for_everyone()
     if not st.is_main_process:
         return None
     totals = sum(np.load(shard_dir / f"stats.rank{r}.npy") for r in range(world))
     stats.update(pairs=int(totals[0]), truncated=int(totals[1]))
-    return _merged(jobs, shard_dir, world)
+    return _merged(jobs, shard_dir, world, group_pairs)
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -86,13 +132,13 @@ def _save(path: Path, array: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def _merged(jobs: Sequence[Job], shard_dir: Path, world: int) -> Iterator[Scored]:
-    for i, (set_name, language, load) in enumerate(jobs):
-        items = load()
-        parts = [np.load(shard_dir / f"job{i}.rank{r}.npy") for r in range(world)]
-        merged = np.zeros((len(items), max(p.shape[1] for p in parts)), dtype=np.float32)
+def _merged(jobs: Sequence[Job], shard_dir: Path, world: int, group_pairs: int) -> Iterator[Scored]:
+    for i, group in enumerate(grouped(jobs, group_pairs)):
+        n_items = sum(len(items) for _, _, items in group)
+        parts = [np.load(shard_dir / f"group{i}.rank{r}.npy") for r in range(world)]
+        merged = np.zeros((n_items, max(p.shape[1] for p in parts)), dtype=np.float32)
         for r, part in enumerate(parts):
             merged[r::world] = part
-            (shard_dir / f"job{i}.rank{r}.npy").unlink()
-        yield set_name, language, items, merged
+            (shard_dir / f"group{i}.rank{r}.npy").unlink()
+        yield from split(group, merged)
     shutil.rmtree(shard_dir, ignore_errors=True)
