@@ -227,9 +227,8 @@ def parity_pairs(cfg: BenchConfig) -> list[tuple[str, str]]:
     return pairs[:PARITY_ITEMS]
 
 
-def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
-    from adapters import load_adapter
-
+def check_precision_options(cfg: BenchConfig) -> None:
+    """Refuse impossible precision/runtime combinations before any data or model is read."""
     if cfg.quantize and cfg.dtype != "fp32":
         raise DataError(f"--quantize {cfg.quantize} quantises an fp32 model; it cannot be combined with --dtype {cfg.dtype}")
     if cfg.dtype not in DTYPES:
@@ -238,6 +237,12 @@ def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
         raise DataError(f"unknown --runtime {cfg.runtime!r} (expected one of {', '.join(RUNTIMES)})")
     if cfg.runtime != "torch" and (cfg.quantize or cfg.dtype != "fp32"):
         raise DataError(f"--runtime {cfg.runtime} runs the fp32 model; it cannot be combined with --quantize or --dtype bf16")
+
+
+def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
+    from adapters import load_adapter
+
+    check_precision_options(cfg)
     adapter = load_adapter(
         cfg.adapter, cfg.model, revision=cfg.revision, device=cfg.device, max_length=cfg.max_length,
         batch_size=cfg.batch_size, label_map=cfg.label_map,
@@ -426,6 +431,7 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[s
     started = time.perf_counter()
     if cfg.out.exists() and not cfg.overwrite:
         raise HarnessError(f"{cfg.out} already exists; pass --overwrite to replace it")
+    check_precision_options(cfg)
     training = training_info(cfg)
     data = load_eval_data(cfg)
     examples = apply_limit(data.examples, cfg.limit)

@@ -11,7 +11,7 @@ import pytest
 from adapters.hf import HFAdapter
 from harness.cli import main
 from harness.data import load_local
-from harness.errors import ModelError
+from harness.errors import DataError, ModelError
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,20 @@ def test_bench_refuses_int8_with_bf16(tmp_path: Path, tiny_bert: Path, data_root
     code = main(["bench", str(tiny_bert), "--data-dir", str(data_root), "--limit", "2", "--languages", "en",
                  "--quantize", "int8", "--dtype", "bf16", "--out", str(out), "--no-cache", "--no-progress"])
     assert code == 2 and not out.exists()
+
+
+def test_bad_precision_options_are_refused_before_anything_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.bench as bench
+
+    def must_not_run(*_: object) -> None:
+        raise AssertionError("read before the options were checked")
+
+    for name in ("training_info", "load_eval_data", "load_model"):
+        monkeypatch.setattr(bench, name, must_not_run)
+    cfg = bench.BenchConfig(model=str(tmp_path / "no-such-model"), out=tmp_path / "run", runtime="onnxruntime",
+                            dtype="bf16")
+    with pytest.raises(DataError, match="cannot be combined"):
+        bench.run(cfg)
 
 
 @pytest.mark.parametrize("arch", ["xlmr", "bert"])
