@@ -536,6 +536,8 @@ class GenerateReport:
     units_reused: list[str]
     seconds: dict[str, float]
     manifest: dict[str, Any]
+    verified: VerifyReport
+    """The final verification of the published folder (callers need not verify again)."""
 
 
 def _default_builder(family: str, severity: str, language: str, data_root: Path) -> Any:
@@ -625,7 +627,7 @@ def generate(out_dir: str | os.PathLike[str], *, size: str = "lite",
         spec = _restrict(spec, families)
     if (out / MANIFEST).is_file():
         report = verify(out, spec=spec)
-        return GenerateReport(out, report.benchmark_hash, [], [], {}, report.manifest)
+        return GenerateReport(out, report.benchmark_hash, [], [], {}, report.manifest, report)
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out} exists, is not empty and holds no {MANIFEST}: choose a new folder")
     work = out.with_name(out.name + PARTIAL_SUFFIX)
@@ -646,7 +648,7 @@ def generate(out_dir: str | os.PathLike[str], *, size: str = "lite",
         out.rmdir()  # empty, checked above
     os.replace(work, out)
     report = verify(out, spec=spec)
-    return GenerateReport(out, report.benchmark_hash, ran, reused, seconds, report.manifest)
+    return GenerateReport(out, report.benchmark_hash, ran, reused, seconds, report.manifest, report)
 
 
 def _restrict(spec: BenchmarkSpec, families: Sequence[str]) -> BenchmarkSpec:

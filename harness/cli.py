@@ -300,13 +300,12 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from harness.benchmark import generate, load_spec, verify
+    from harness.benchmark import generate, load_spec
 
     spec = load_spec(args.spec) if args.spec else None
-    generate(args.out, size=args.size, spec=spec, data_root=args.data_dir, processes=args.processes,
-             families=list(args.families) if args.families else None, progress=not args.no_progress,
-             device=args.device)
-    checked = verify(args.out, spec=spec)
+    checked = generate(args.out, size=args.size, spec=spec, data_root=args.data_dir, processes=args.processes,
+                       families=list(args.families) if args.families else None, progress=not args.no_progress,
+                       device=args.device).verified  # generate verifies the published folder last
     print(f"benchmark {args.out}: hash {checked.benchmark_hash} ({checked.n_files} files)")
     print(_match_line(checked))
     return 0
