@@ -81,7 +81,8 @@ def main() -> int:
     print(f"load the reference model only (HFAdapter.load): max RSS {model:.0f} MiB")
     print(f"load benchmark items, all held ({load_line}; languages: {args.load_languages or 'all'}): "
           f"max RSS {load:.0f} MiB, {load_s:.1f} s")
-    print(f"read benchmark items one unit at a time, as bench does: max RSS {stream:.0f} MiB, {stream_s:.1f} s")
+    print(f"read benchmark items one unit at a time (bench holds one group of units, up to ~4,096 pairs plus "
+          f"one unit): max RSS {stream:.0f} MiB, {stream_s:.1f} s")
     print(f"bench {' '.join(args.bench_args)}: max RSS {bench:.0f} MiB, {bench_s:.1f} s")
     return 0
 
