@@ -23,7 +23,7 @@ import harness
 from harness import LABELS, LANGUAGES
 from harness.atomic import atomic_dir
 from harness.data import find_split_file, load_custom, load_local, load_xnli10
-from harness.distributed import Scored
+from harness.distributed import Job, Scored
 from harness.errors import DataError, HarnessError
 from harness.examples import NLIExample
 from harness.hashing import sha256_file, sha256_json
@@ -311,9 +311,9 @@ scored 24 pairs/s where the same adapter scores 38 on 300 mixed pairs.  Bounded,
 still does not grow with the benchmark."""
 
 
-def scoring_jobs(examples: dict[str, list[NLIExample]], units: list[PerturbedUnit]) -> list[Any]:
+def scoring_jobs(examples: dict[str, list[NLIExample]], units: list[PerturbedUnit]) -> list[Job]:
     """Clean languages, then each perturbed unit, read only when its turn comes."""
-    jobs: list[Any] = [("clean", language, (lambda items=items: items)) for language, items in examples.items()]
+    jobs: list[Job] = [("clean", language, (lambda items=items: items)) for language, items in examples.items()]
     return jobs + [(unit.set_name, unit.language, unit.load) for unit in units]
 
 
