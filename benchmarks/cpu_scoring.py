@@ -26,6 +26,7 @@ import argparse
 import copy
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -99,7 +100,8 @@ class MatmulProbe:
                      if isinstance(m, torch.nn.Linear) and "pooler" not in name and "classifier" not in name]
         self.flops_per_token = 2 * sum(m.in_features * m.out_features for m in per_token)
         self.rows = rows
-        self.fastest = {shape: float("inf") for shape in sorted({(m.in_features, m.out_features) for m in per_token})}
+        self.count = Counter((m.in_features, m.out_features) for m in per_token)
+        self.fastest = {shape: float("inf") for shape in sorted(self.count)}
 
     def sample(self, calls: int = 10) -> None:
         import torch
@@ -115,7 +117,9 @@ class MatmulProbe:
 
     @property
     def rate(self) -> float:
-        return sum(2 * self.rows * k * n for k, n in self.fastest) / sum(self.fastest.values())
+        """Flop/s over one forward's mix of shapes (each weighted by how many layers have it)."""
+        flops = sum(self.count[(k, n)] * 2 * self.rows * k * n for k, n in self.fastest)
+        return flops / sum(self.count[shape] * sec for shape, sec in self.fastest.items())
 
     def describe(self) -> str:
         return (f"fp32 matrix products on this CPU: {self.rate / 1e9:.0f} GFLOP/s (fastest call of each of "
