@@ -370,10 +370,11 @@ class HFAdapter:
 
     def _onnx_file(self, names: list[str], cache_dir: Path | None) -> Path:
         """Export once; the file name is the hash of everything the graph depends on."""
-        import os
-        import tempfile
+        import io
 
         import torch
+
+        from harness.atomic import atomic_write_bytes
 
         if cache_dir is None:
             from harness.paths import cache_root
@@ -384,22 +385,19 @@ class HFAdapter:
         path = Path(cache_dir) / f"{key}.onnx"
         if path.is_file():
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
         sample = self.tokenizer(["a b c"], ["d e"], return_tensors="pt")
         graph = _logits_only(self.model, names).eval()
         axes = {n: {0: "batch", 1: "tokens"} for n in names}
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
+        buffer = io.BytesIO()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(graph, tuple(sample[n] for n in names), tmp, input_names=names,
+                torch.onnx.export(graph, tuple(sample[n] for n in names), buffer, input_names=names,
                                   output_names=["logits"], dynamic_axes={**axes, "logits": {0: "batch"}},
                                   opset_version=ONNX_OPSET, dynamo=False)
-            os.replace(tmp, path)
         finally:
-            Path(tmp).unlink(missing_ok=True)
             self.model.eval()  # the exporter can leave modules in training mode (dropout on)
+        atomic_write_bytes(path, buffer.getvalue())  # never a half-written file under the cache key
         return path
 
     def _parity_check(self, before: np.ndarray, candidate: Any, parity_pairs: Sequence[tuple[str, str]],

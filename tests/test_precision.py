@@ -131,6 +131,24 @@ def test_onnxruntime_matches_torch_and_is_recorded(arch: str, tiny_xlmr: Path, t
         adapter.cast_bf16(pairs)
 
 
+def test_a_failed_onnx_export_leaves_nothing_in_the_cache(tiny_bert: Path, tmp_path: Path, pairs: list[tuple[str, str]],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    def broken_export(model: object, args: object, f: object, **_: object) -> None:
+        f.write(b"half an onnx file")  # type: ignore[attr-defined]
+        raise KeyboardInterrupt
+
+    adapter = HFAdapter.load(str(tiny_bert), batch_size=8)
+    before = adapter.predict(pairs)
+    monkeypatch.setattr(torch.onnx, "export", broken_export)
+    with pytest.raises(KeyboardInterrupt):
+        adapter.use_onnxruntime(pairs, cache_dir=tmp_path)
+    assert not list(tmp_path.iterdir()), "no file, complete or partial, under the cache key"
+    assert not adapter.model.training and adapter.info.get("precision") is None
+    np.testing.assert_array_equal(adapter.predict(pairs), before)
+
+
 def test_bench_runtime_onnxruntime_is_in_the_record_and_the_cache_key(tmp_path: Path, tiny_bert: Path,
                                                                         data_root: Path) -> None:
     common = [str(tiny_bert), "--data-dir", str(data_root), "--split", "dev", "--limit", "4", "--languages", "en,th",
