@@ -57,7 +57,8 @@ from harness.errors import DataError, HarnessError
 from harness.examples import NLIExample
 
 FAMILY = "back_translation"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
+"""1.1.0: Apertium translates every segment alone (null flush); cache entries carry this version."""
 
 HOP_ENGINES: dict[tuple[str, str], str] = {
     **{pair: "apertium" for pair in APERTIUM_MODES},
@@ -207,7 +208,7 @@ class BackTranslation:
         self.data_root = Path(data_root)
         self.languages = frozenset(available_languages(self.data_root)) | {language}
         self.engines: dict[str, TranslationEngine] = {
-            name: engine if (not use_cache or name == "precomputed") else CachedEngine(engine, cache_dir)
+            name: engine if (not use_cache or name == "precomputed") else CachedEngine(engine, cache_dir, context=f"{FAMILY}=={VERSION}")
             for name, engine in engines.items()
         }
 

