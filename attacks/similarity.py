@@ -36,7 +36,8 @@ from harness.basemodel import E5_PREFIX, MAX_LENGTH, MODEL_NAME, ensure_base_mod
 from harness.basemodel import read_conversion_record
 from harness.errors import ModelError
 
-SIMILARITY_VERSION = "1"
+SIMILARITY_VERSION = "2"
+"""2: cosines near a threshold are recomputed in float64 (`exact_scores`)."""
 DEFAULT_THRESHOLD = 0.90
 
 
@@ -54,6 +55,7 @@ class SentenceEncoder:
         self.prefix, self.max_length = prefix, max_length
         self.batch_size, self.device = batch_size, device
         self._model: Any = None
+        self._exact_model: Any = None
         self._tokenizer: Any = None
 
     @property
@@ -104,12 +106,38 @@ class SentenceEncoder:
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
         return torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
 
+    def encode_exact(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), dim] float64 unit vectors: each text alone, in float64, on the CPU.
+
+        Why: a float32 embedding moves in its last bits with the instruction set (AVX2 or
+        AVX-512 kernels), the thread count and the padding of the batch it shares, so a cosine
+        next to a threshold could be kept on one machine and dropped on another.  In float64,
+        with no batch to share, those differences are around 1e-15, far below the 4th decimal
+        that decisions are taken at.  It is slow, so callers use it only near the threshold.
+        """
+        import torch
+
+        self._load()
+        if self._exact_model is None:
+            import copy
+
+            self._exact_model = copy.deepcopy(self._model).to("cpu").double().eval()
+        out = []
+        for text in texts:
+            ids = self._tokenizer([self.prefix + text], truncation=True, max_length=self.max_length,
+                                  return_tensors="pt")
+            with torch.inference_mode():
+                hidden = self._exact_model(**ids).last_hidden_state[0]
+            out.append(torch.nn.functional.normalize(hidden.mean(0), dim=-1).numpy())
+        return np.stack(out) if out else np.zeros((0, 0), dtype=np.float64)
+
     def identity(self) -> dict[str, Any]:
         """What the similarity numbers depend on, for the benchmark manifest."""
         record = read_conversion_record(self.model_dir)
         return {"model": MODEL_NAME, "weights_sha256": record["weights_sha256"],
                 "prefix": self.prefix, "max_length": self.max_length, "pooling": "mean",
-                "normalised": True, "version": SIMILARITY_VERSION}
+                "normalised": True, "version": SIMILARITY_VERSION,
+                "near_threshold": "float64, one text at a time"}
 
 
 _default_encoder: SentenceEncoder | None = None
@@ -154,6 +182,15 @@ class SimilarityFilter:
 
     def scores(self, originals: Sequence[str], perturbed: Sequence[str]) -> list[float]:
         return similarity(originals, perturbed, self.encoder)
+
+    def exact_scores(self, originals: Sequence[str], perturbed: Sequence[str]) -> list[float]:
+        """Cosines that no CPU, thread count or batch changes (float64; see `encode_exact`)."""
+        if len(originals) != len(perturbed):
+            raise ValueError(f"{len(originals)} originals but {len(perturbed)} perturbed texts")
+        if not originals:
+            return []
+        a, b = self.encoder.encode_exact(originals), self.encoder.encode_exact(perturbed)
+        return [float(x) for x in np.clip((a * b).sum(axis=1), -1.0, 1.0)]
 
     def keep(self, originals: Sequence[str], perturbed: Sequence[str]) -> list[bool]:
         return [s >= self.threshold for s in self.scores(originals, perturbed)]

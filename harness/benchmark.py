@@ -1,4 +1,4 @@
-"""The fixed benchmark `xnli-robust-v1`: spec, lite subset, generation, manifest, verification.
+"""The fixed benchmark `xnli-robust-v1.1`: spec, lite subset, generation, manifest, verification.
 
 A benchmark is a folder written once by `generate` and then only read:
 
@@ -7,14 +7,15 @@ A benchmark is a folder written once by `generate` and then only read:
     similarity/<family>/<severity>/<language>.jsonl   encoder similarity of every candidate
     manifest.json                                sha256 of every file, stats, resources, hash
 
-Everything in it follows from the committed spec (`harness/specs/xnli-robust-v1.yaml`), the
+Everything in it follows from the committed spec (`harness/specs/xnli-robust-v1.1.yaml`), the
 data and the perturbation code, never from the machine, the number of processes or the order
 in which units ran: every item's randomness comes from `derive_rng(seed, family, severity,
 language, id)`, every file is serialised canonically, and the manifest holds no timings or
 absolute paths.  `benchmark_hash` (the hash of the sorted file -> sha256 map of the item files)
 is therefore the same for everyone who holds the same benchmark, and the spec carries the
 expected value.  The similarity sidecars are verified like every file but left out of that
-hash: encoder floats differ in the last bits between CPU kernels, and an item file must not.
+hash: encoder floats differ in the last bits between CPU kernels, and an item file must not
+(decisions near the threshold are taken on float64 cosines, `_exact_near_threshold`).
 
 Generation is resumable: it works in `<out>.partial/`, writes each unit file atomically and then
 a journal entry for it (`.progress/`), skips units whose file still matches its journal, and
@@ -46,7 +47,7 @@ from harness.examples import NLIExample, parse_label
 from harness.hashing import sha256_bytes, sha256_dir, sha256_file, sha256_json
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
-DEFAULT_SPEC = SPEC_DIR / "xnli-robust-v1.yaml"
+DEFAULT_SPEC = SPEC_DIR / "xnli-robust-v1.1.yaml"
 MANIFEST = "manifest.json"
 PROGRESS = ".progress"
 PARTIAL_SUFFIX = ".partial"
@@ -54,7 +55,8 @@ MANIFEST_FORMAT = 1
 SIMILARITY_DIR = "similarity"
 SIMILARITY_DECIMALS = 4
 """Similarities are rounded before the threshold is applied, so the stored value explains the
-decision; a keep/drop flips between machines only for a value within ~1e-6 of the threshold."""
+decision; values near the threshold are recomputed in float64 (`_exact_near_threshold`), so no
+machine flips a keep/drop."""
 
 Builder = Callable[..., Any]
 """`build(family, severity, language, data_root) -> Perturbation` (the registry's signature)."""
@@ -401,7 +403,8 @@ def _filter(pairs: list[tuple[NLIExample, NLIExample]], task: UnitTask
     if task.threshold is None or task.scorer_factory is None:
         return [perturbed_record(o, n) for o, n in pairs], None, None
     scorer = _scorer(task.scorer_factory, task.threshold)
-    sims = _pair_similarities(scorer, pairs, task)
+    raw = _pair_similarities(scorer, pairs, task)
+    sims = [round(c, SIMILARITY_DECIMALS) for c in _exact_near_threshold(scorer, pairs, raw, task.threshold)]
     records, table = [], []
     for (orig, new), sim in zip(pairs, sims):
         kept = sim >= task.threshold
@@ -416,22 +419,50 @@ def _encoder_identity(scorer: Any) -> dict[str, Any]:
     return {k: v for k, v in scorer.identity().items() if k != "threshold"}
 
 
+def _changed_sides(pairs: list[tuple[NLIExample, NLIExample]]) -> list[tuple[int, str, str, str]]:
+    """(item, side, original, perturbed) for every sentence an edit changed."""
+    return [(i, side, a, b) for i, (orig, new) in enumerate(pairs)
+            for side, a, b in (("p", orig.premise, new.premise), ("h", orig.hypothesis, new.hypothesis))
+            if a != b]
+
+
 def _pair_similarities(scorer: Any, pairs: list[tuple[NLIExample, NLIExample]], task: UnitTask) -> list[float]:
-    """One batched encoder call per unit (so batches never depend on the process count)."""
+    """Unrounded min cosine per item; one batched encoder call per unit (never per process)."""
     if _has_encoder(scorer):
         return _encoder_similarities(scorer.encoder, pairs, task)
-    originals, perturbed, slots = [], [], []
-    for i, (orig, new) in enumerate(pairs):
-        for a, b in ((orig.premise, new.premise), (orig.hypothesis, new.hypothesis)):
-            if a != b:
-                originals.append(a)
-                perturbed.append(b)
-                slots.append(i)
+    changed = _changed_sides(pairs)
     sims = [1.0] * len(pairs)
-    scores = list(scorer.scores(originals, perturbed)) if originals else []
-    for i, score in zip(slots, scores):
-        sims[i] = min(sims[i], round(float(score), SIMILARITY_DECIMALS))
+    scores = list(scorer.scores([c[2] for c in changed], [c[3] for c in changed])) if changed else []
+    for (i, *_), score in zip(changed, scores):
+        sims[i] = float(score) if math.isnan(float(score)) else min(sims[i], float(score))
     return sims
+
+
+def _exact_near_threshold(scorer: Any, pairs: list[tuple[NLIExample, NLIExample]], raw: list[float],
+                          threshold: float) -> list[float]:
+    """Recompute with the scorer's exact path every cosine whose decision a machine could flip.
+
+    Why: the benchmark hash must not depend on the CPU's instruction set, the thread count or
+    the batch a sentence was encoded in.  Those move a float32 cosine by about 1e-6 (at most
+    2.4e-7 measured between an H200 and this CPU), which changes a keep/drop decision only
+    next to the boundary `threshold - 0.5e-4` (similarities are rounded to 4 decimals).  Every
+    cosine within `EXACT_MARGIN` of it, or unknown (NaN), is recomputed in float64, one text
+    at a time (`SimilarityFilter.exact_scores`), and that value decides.  A scorer without an
+    exact path (test doubles) keeps its own values.
+    """
+    exact = getattr(scorer, "exact_scores", None)
+    boundary = threshold - 0.5 * 10 ** -SIMILARITY_DECIMALS
+    redo = {i for i, c in enumerate(raw) if math.isnan(c) or abs(c - boundary) < EXACT_MARGIN}
+    if not redo or not callable(exact):
+        return list(raw)
+    changed = [c for c in _changed_sides(pairs) if c[0] in redo]
+    scores = exact([c[2] for c in changed], [c[3] for c in changed])
+    out = list(raw)
+    for i in redo:
+        out[i] = 1.0
+    for (i, *_), score in zip(changed, scores):
+        out[i] = min(out[i], float(score))
+    return out
 
 
 def _has_encoder(scorer: Any) -> bool:
@@ -442,22 +473,17 @@ def _encoder_similarities(encoder: Any, pairs: list[tuple[NLIExample, NLIExample
     """Fast path for an embedding encoder: the clean texts of a language are embedded once.
 
     Every unit of a language shares the same originals, so they are embedded in one call per
-    language (always the same call, hence the same vectors whichever process or order), and a
-    unit embeds only its changed sentences: about half the encoder work of pairwise scoring.
+    language (always the same call, whichever process or order), and a unit embeds only its changed sentences: about half the encoder work of
+    pairwise scoring.  Near-threshold values are recomputed exactly afterwards.
     """
     import numpy as np
 
     clean = _clean_vectors(encoder, task.examples)
-    changed = [(i, side, new_text) for i, (orig, new) in enumerate(pairs)
-               for side, old_text, new_text in (("p", orig.premise, new.premise), ("h", orig.hypothesis, new.hypothesis))
-               if old_text != new_text]
-    vectors = encoder.encode([text for _, _, text in changed]) if changed else np.zeros((0, 0))
+    changed = _changed_sides(pairs)
+    vectors = encoder.encode([c[3] for c in changed]) if changed else np.zeros((0, 0))
     sims = [1.0] * len(pairs)
-    for (i, side, _), vec in zip(changed, vectors):
-        orig = pairs[i][0]
-        ref = clean[orig.premise if side == "p" else orig.hypothesis]
-        cosine = float(np.clip(np.dot(ref, vec), -1.0, 1.0))
-        sims[i] = min(sims[i], round(cosine, SIMILARITY_DECIMALS))
+    for (i, _, original, _), vec in zip(changed, vectors):
+        sims[i] = min(sims[i], float(np.clip(np.dot(clean[original], vec), -1.0, 1.0)))
     return sims
 
 
@@ -552,19 +578,22 @@ def _default_scorer_factory(threshold: float) -> Any:
     return SimilarityFilter(threshold)
 
 
-NEAR_BOUNDARY = 2e-4
-"""Accelerator cosines this close to the threshold's rounding boundary are recomputed on the CPU.
-An H200 in fp32 differs from this CPU by at most 2.4e-7 (200 pairs), 1e-6 level in general."""
+EXACT_MARGIN = 2e-4
+"""Cosines this close to the threshold's rounding boundary (or unknown) are recomputed in
+float64.  Kernel, thread and batch differences move a float32 cosine by ~1e-6 (an H200 against
+this CPU: at most 2.4e-7 over 200 pairs), so 2e-4 is two orders of magnitude of headroom; it
+catches about 1 candidate in 4,000 (249 of 955,215 in the full benchmark)."""
+NEAR_BOUNDARY = EXACT_MARGIN  # the v1 name, used by benchmarks/device scripts
 
 
 class CpuCheckedFilter:
-    """The e5 filter encoding on an accelerator, with the CPU's keep/drop decisions.
+    """The e5 filter encoding on an accelerator, with decisions no machine changes.
 
-    Why: the benchmark hash must not depend on the machine.  Cosines from GPU kernels differ
-    from the CPU's in the last bits, which moves a decision only when a cosine lies next to the
-    boundary `threshold - 0.5e-4` (similarities are rounded to 4 decimals); those few are
-    recomputed on the CPU (249 of 955,215 pairs for the full v1 benchmark).  The similarity side
-    files, outside the benchmark hash, may differ in their last rounded digit.
+    Why: the benchmark hash must not depend on the machine.  The accelerator's float32 cosines
+    decide every item far from the threshold; `generate` recomputes those near it (and any the
+    fast scorer could not give, NaN) through `exact_scores`, which runs the CPU encoder in
+    float64 one text at a time -- the same path a CPU-only run takes for the same items.  The
+    similarity side files, outside the benchmark hash, may differ in their last rounded digit.
     """
 
     def __init__(self, threshold: float, device: str, fast: Any = None, cpu: Any = None) -> None:
@@ -576,14 +605,11 @@ class CpuCheckedFilter:
         self.rechecked = 0
 
     def scores(self, originals: Sequence[str], perturbed: Sequence[str]) -> list[float]:
-        out = [float(c) for c in self._fast.scores(originals, perturbed)]
-        boundary = self.threshold - 0.5 * 10 ** -SIMILARITY_DECIMALS
-        redo = [i for i, c in enumerate(out) if math.isnan(c) or abs(c - boundary) < NEAR_BOUNDARY]  # NaN: not known
-        if redo:
-            for i, value in zip(redo, self._cpu.scores([originals[i] for i in redo], [perturbed[i] for i in redo])):
-                out[i] = float(value)
-            self.rechecked += len(redo)
-        return out
+        return [float(c) for c in self._fast.scores(originals, perturbed)]
+
+    def exact_scores(self, originals: Sequence[str], perturbed: Sequence[str]) -> list[float]:
+        self.rechecked += len(originals)
+        return list(self._cpu.exact_scores(originals, perturbed))
 
     def identity(self) -> dict[str, Any]:
         return self._cpu.identity()  # the same weights: where they ran is not part of the benchmark
@@ -611,8 +637,9 @@ def generate(out_dir: str | os.PathLike[str], *, size: str = "lite",
     this with `processes > 1` needs the usual `if __name__ == "__main__":` guard (workers are
     spawned, not forked: forking a process that holds torch threads can deadlock).  `families`
     restricts the run to some families (a partial benchmark: its hash will not match the spec's).
-    `device` (e.g. "cuda") runs the similarity encoder there, with the CPU's decisions
-    (`CpuCheckedFilter`), so the files and hash are those of a CPU run.
+    `device` (e.g. "cuda") runs the similarity encoder there; near-threshold cosines are
+    recomputed in float64 on the CPU as in any run (`CpuCheckedFilter`), so the files and hash
+    are those of a CPU run.
     """
     from harness.paths import data_root as resolve_root
 
@@ -945,16 +972,120 @@ def verify(root: str | os.PathLike[str], spec: BenchmarkSpec | None = None) -> V
     actual = benchmark_hash(manifest.get("files") or {})
     if recorded != actual:
         problems.append(f"benchmark_hash in the manifest is {recorded}, but its file table hashes to {actual}")
-    spec = spec or load_spec()
+    spec = spec or spec_for(manifest)
     expected, matches, notes = _spec_expectation(manifest, spec, actual)
     if matches is False:
         problems.append(f"benchmark hash {actual} differs from the hash spec {spec.id} expects "
                         f"for {manifest['benchmark'].get('size')}: {expected}")
+        problems.extend(_pin_diagnosis(manifest, spec))
     if problems:
         listing = "\n  ".join(problems[:50]) + (f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else "")
         raise IntegrityError(f"{root}: benchmark verification failed ({len(problems)} problems):\n  {listing}")
     return VerifyReport(root, actual, manifest["benchmark"].get("size", "?"), len(manifest["files"]),
                         expected, matches, notes, manifest)
+
+
+def committed_specs() -> dict[tuple[str, str], Path]:
+    """(name, version) -> path of every spec committed under `harness/specs`."""
+    import yaml
+
+    out = {}
+    for path in sorted(SPEC_DIR.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(raw, dict) and "name" in raw and "version" in raw:
+            out[(str(raw["name"]), str(raw["version"]))] = path
+    return out
+
+
+def spec_for(manifest: Mapping[str, Any]) -> BenchmarkSpec:
+    """The committed spec a manifest names (a v1 folder verifies against v1), else the default."""
+    bench = manifest.get("benchmark") or {}
+    path = committed_specs().get((str(bench.get("name")), str(bench.get("version"))))
+    return load_spec(path)
+
+
+def pinned_files_path(spec: BenchmarkSpec, size: str) -> Path:
+    """`harness/specs/<spec id>-<size>.files.json`: the sha256 of every item file of a pin."""
+    return SPEC_DIR / f"{spec.id}-{size}.files.json"
+
+
+def read_pinned_files(spec: BenchmarkSpec, size: str) -> dict[str, Any] | None:
+    path = pinned_files_path(spec, size)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_pinned_files(manifest: Mapping[str, Any], out: Path, note: str) -> None:
+    """The per-file pin of a generated benchmark: hashes and engine identities, never text."""
+    files = {rel: e["sha256"] for rel, e in sorted(manifest["files"].items())
+             if not rel.startswith(SIMILARITY_DIR + "/")}
+    engines = {key: _unit_engines(unit) for key, unit in sorted(manifest["units"].items())}
+    pin = {"benchmark": manifest["benchmark"]["id"], "size": manifest["benchmark"]["size"],
+           "benchmark_hash": manifest["benchmark_hash"], "note": note, "files": files,
+           "similarity_encoder": manifest.get("similarity_encoder"),
+           "engines": {k: v for k, v in engines.items() if v}}
+    atomic_write_bytes(out, (json.dumps(pin, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def _unit_engines(unit: Mapping[str, Any]) -> dict[str, str]:
+    """engine name -> version, for the engines a unit's perturbation ran (MT hops)."""
+    hops = ((unit.get("perturbation") or {}).get("params") or {}).get("hops") or []
+    return {h["engine"]: h["engine_version"] for h in hops if "engine" in h and "engine_version" in h}
+
+
+def _pin_diagnosis(manifest: Mapping[str, Any], spec: BenchmarkSpec, limit: int = 5) -> list[str]:
+    """Which files differ from the pin, the likely causes, and what to do."""
+    size = str((manifest.get("benchmark") or {}).get("size"))
+    pin = read_pinned_files(spec, size)
+    lines = []
+    if pin is not None:
+        ours = {rel: e.get("sha256") for rel, e in (manifest.get("files") or {}).items()
+                if not rel.startswith(SIMILARITY_DIR + "/")}
+        differ = sorted(rel for rel in set(ours) | set(pin["files"]) if ours.get(rel) != pin["files"].get(rel))
+        shown = ", ".join(differ[:limit]) + (f" and {len(differ) - limit} more" if len(differ) > limit else "")
+        lines.append(f"{len(differ)} of {len(pin['files'])} files differ from the pin "
+                     f"({pinned_files_path(spec, size).name}): {shown}")
+        lines.extend(_engine_causes(manifest, pin, differ))
+        if pin.get("similarity_encoder") and manifest.get("similarity_encoder") != pin.get("similarity_encoder"):
+            lines.append("likely cause: the similarity encoder's identity differs from the pin's "
+                         f"(here {json.dumps(manifest.get('similarity_encoder'), sort_keys=True)})")
+    lines.append("what to do: regenerate on this machine after `make system-deps` (the pinned engine "
+                 "versions), with a cold translation cache if in doubt; or score it anyway with "
+                 "`xnli-robust bench --unverified` (the record then says it is unverified)")
+    return lines
+
+
+def _engine_causes(manifest: Mapping[str, Any], pin: Mapping[str, Any], differ: Sequence[str]) -> list[str]:
+    units = manifest.get("units") or {}
+    causes = []
+    for rel in differ:
+        key = rel[:-len(".jsonl")] if rel.endswith(".jsonl") else rel
+        here, pinned = _unit_engines(units.get(key) or {}), (pin.get("engines") or {}).get(key) or {}
+        for engine in sorted(set(here) | set(pinned)):
+            if here.get(engine) != pinned.get(engine):
+                causes.append(f"likely cause for {rel}: engine {engine} is {here.get(engine)!r} here, "
+                              f"the pin was made with {pinned.get(engine)!r}")
+    for engine, version in sorted(_machine_engines(pin).items()):
+        pinned_versions = {v.get(engine) for v in (pin.get("engines") or {}).values() if engine in v}
+        if version not in pinned_versions:
+            causes.append(f"likely cause: this machine's {engine} is {version!r}; the pin used "
+                          f"{', '.join(sorted(map(repr, pinned_versions)))}")
+    return sorted(set(causes))[:5]
+
+
+def _machine_engines(pin: Mapping[str, Any]) -> dict[str, str]:
+    """The version of each engine the pin used, as installed on this machine (where loadable)."""
+    from attacks.translation import create_engine
+
+    names = sorted({e for v in (pin.get("engines") or {}).values() for e in v} - {"precomputed"})
+    out = {}
+    for name in names:
+        try:
+            out[name] = create_engine(name).version
+        except Exception as exc:  # noqa: BLE001 - a missing engine is itself the likely cause
+            out[name] = f"unavailable ({exc})"
+    return out
 
 
 def _file_problems(root: Path, files: Mapping[str, Mapping[str, Any]]) -> list[str]:

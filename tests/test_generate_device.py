@@ -1,5 +1,8 @@
 """`generate --device`: the e5 filter on an accelerator keeps exactly the items a CPU run keeps.
 
+Near-threshold cosines are recomputed in float64 on the CPU in every run, so the accelerator
+decides only items far from the threshold.
+
 No GPU here, so the accelerator is simulated: the CPU encoder's cosines plus last-bit noise of
 the size measured between an H200 and this CPU (up to ~1e-6), and a few cosines placed right at
 the rounding boundary, where such noise flips a rounded similarity.
@@ -17,6 +20,7 @@ from harness.benchmark import (
     NEAR_BOUNDARY,
     SIMILARITY_DECIMALS,
     CpuCheckedFilter,
+    _exact_near_threshold,
     DeviceScorerFactory,
     generate,
     parse_spec,
@@ -45,7 +49,7 @@ def _round(x: float) -> float:
     return round(x, SIMILARITY_DECIMALS)
 
 
-def test_near_boundary_cosines_are_recomputed_on_the_cpu(e5_encoder: Any, data_root: Path) -> None:
+def test_near_boundary_cosines_are_recomputed_exactly(e5_encoder: Any, data_root: Path) -> None:
     import random
 
     from attacks.charnoise import noise_text
@@ -53,17 +57,18 @@ def test_near_boundary_cosines_are_recomputed_on_the_cpu(e5_encoder: Any, data_r
     cpu = SimilarityFilter(0.9, e5_encoder)
     items = load_local(data_root / "xnli", "test", ["en"])["en"][:40]
     rng = random.Random(1)
-    originals = [e.hypothesis for e in items]
-    perturbed = [noise_text(t, "en", 0.5, rng) for t in originals]
+    perturbed = [noise_text(e.hypothesis, "en", 0.5, rng) for e in items]
+    pairs = [(e, e.with_texts(e.premise, p)) for e, p in zip(items, perturbed)]
     fast = NoisyAccelerator(cpu)
     checked = CpuCheckedFilter(0.9, "unused", fast=fast, cpu=cpu)
-    got = checked.scores(originals, perturbed)
-    truth = cpu.scores(originals, perturbed)
-    assert [_round(g) >= 0.9 for g in got] == [_round(t) >= 0.9 for t in truth]
-    assert all(abs(g - t) < 1e-5 for g, t in zip(got, truth))
-    for i in fast.planted:  # planted cosines are not kept: they were recomputed on the CPU
-        assert abs(got[i] - truth[i]) < 1e-6  # the CPU value (its batch differs, so last bits may too)
-    assert checked.rechecked >= len(fast.planted)
+    noisy = checked.scores([e.hypothesis for e in items], perturbed)
+    got = _exact_near_threshold(checked, pairs, noisy, 0.9)
+    exact = cpu.exact_scores([e.hypothesis for e in items], perturbed)
+    assert [_round(g) >= 0.9 for g in got] == [_round(t) >= 0.9 for t in exact]
+    for i in fast.planted:  # planted cosines are not kept: they were recomputed in float64
+        assert got[i] == exact[i]
+    assert checked.rechecked == len(fast.planted)
+    assert all(abs(g - t) < 1e-5 for g, t in zip(got, exact))
     assert checked.identity() == cpu.identity()
     assert NEAR_BOUNDARY > 100 * 2e-6
 
