@@ -12,13 +12,20 @@ export NLTK_DATA ?= $(DATA)/nltk_data
 
 .PHONY: venv system-deps test test-slow bench textattack clean
 
-APT_PACKAGES := apertium apertium-eng-spa apertium-fr-es
+# Debian packages, pinned: Apertium's output is part of the benchmark hash (spec: engines).
+APT_PINS := apertium=3.8.3-1+b2 lttoolbox=3.7.1-1+b2 apertium-lex-tools=0.4.2-2 \
+	apertium-eng-spa=0.8.1-2 apertium-fr-es=0.9.4-1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Apertium (rule-based MT for the back-translation family) comes from Debian, not PyPI.
+# Installs (or moves to) the pinned versions; a mirror without them is an apt error.
 system-deps:
-	@if ! command -v apertium >/dev/null || ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	@missing=""; for pin in $(APT_PINS); do \
+	  [ "$$(dpkg-query -W -f '$${Package}=$${Version}' $${pin%%=*} 2>/dev/null)" = "$$pin" ] || missing="$$missing $$pin"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --allow-downgrades $$missing; \
 	fi
 
 $(BIN)/.installed: pyproject.toml

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -10,6 +11,11 @@ from typing import Iterator
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import hermetic  # noqa: E402  (before any project module: paths are read from the environment)
+
+REAL_HOME, TEST_HOME = hermetic.redirect()
+_REAL_HOME_BEFORE = hermetic.snapshot(REAL_HOME)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -95,3 +101,17 @@ def generate_small_benchmark(out: Path, data_root: Path, languages: list[str], p
     })
     generate(out, size="tiny", spec=spec, data_root=data_root, progress=False)
     return out
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any test wrote into the real home (see tests/hermetic.py)."""
+    changed = hermetic.changes(_REAL_HOME_BEFORE, hermetic.snapshot(REAL_HOME))
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"the test run changed the real home {REAL_HOME}:\n  " + "\n  ".join(changed)
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        else:
+            print(message, file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    shutil.rmtree(TEST_HOME.parent, ignore_errors=True)
