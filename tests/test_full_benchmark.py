@@ -1,5 +1,10 @@
 """The full v1 benchmark (5,010 items x 15 languages): its pinned hash and its per-file hashes.
 
+v1 is superseded by v1.1, whose full size is not pinned yet (see the README); the v1 pin stays
+checked because its char_noise, synonym and code-switch units are made by the same code in v1.1
+(only back-translation and near-threshold decisions changed), so the slow unit test below is
+also evidence about v1.1.
+
 Generating all of it takes hours on 2 cores (the e5 filter), so CI cannot regenerate it.  What
 is checked instead: the committed file map (`harness/specs/xnli-robust-v1-full.files.json`,
 path -> sha256 of every item file, no text) hashes to the spec's pinned `full` hash and covers
@@ -26,7 +31,7 @@ def _file_map() -> dict[str, str]:
 
 
 def test_file_map_hashes_to_the_pinned_full_hash() -> None:
-    spec = B.load_spec()
+    spec = B.load_spec(B.SPEC_DIR / "xnli-robust-v1.yaml")
     assert spec.expected_hashes.get("full"), "the spec must pin the full hash"
     files = _file_map()
     assert sha256_json(files) == spec.expected_hashes["full"]
@@ -34,7 +39,7 @@ def test_file_map_hashes_to_the_pinned_full_hash() -> None:
 
 
 def test_file_map_covers_exactly_the_spec() -> None:
-    spec = B.load_spec()
+    spec = B.load_spec(B.SPEC_DIR / "xnli-robust-v1.yaml")
     expected = {f"clean/{lang}.jsonl" for lang in spec.languages} | {u.relpath for u in B.spec_units(spec)}
     assert set(_file_map()) == expected
 
@@ -42,7 +47,7 @@ def test_file_map_covers_exactly_the_spec() -> None:
 @pytest.mark.slow
 def test_one_full_unit_regenerated_on_cpu_matches(data_root: Path, tmp_path: Path) -> None:
     """char_noise/low/sw over all 5,010 items, e5 filter on this CPU: same bytes as the pinned file."""
-    spec = B.load_spec()
+    spec = B.load_spec(B.SPEC_DIR / "xnli-robust-v1.yaml")
     data, _ = B._load_items(spec, spec.size("full"), data_root)
     unit = B.Unit("char_noise", "low", "sw")
     task = B.UnitTask(unit, tuple(data["sw"]), spec.seed, spec.families["char_noise"].similarity, str(data_root),
