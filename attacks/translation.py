@@ -332,8 +332,11 @@ class TransformersEngine:
     `checkpoints` maps (src, tgt) to a local folder or hub id.  Multilingual checkpoints also
     need `language_codes` (e.g. {"en": "eng_Latn"} for NLLB, {"en": "en"} for M2M): the source
     code is set on the tokenizer and the target code is forced as the first generated token.
-    Decoding is greedy; batches are sorted by length so padding stays small, and the outputs
-    are put back in input order.
+    Decoding is greedy.  By default each text is translated alone (`batch_size=1`): padded
+    batches change float32 results in the last bits, which can flip a greedy choice, so a
+    text's translation would depend on its neighbours.  A larger `batch_size` is faster (texts
+    sorted by length, outputs put back in input order) and is part of the engine's identity,
+    since its output then depends on how the texts were batched.
     """
 
     name = "transformers"
@@ -342,7 +345,7 @@ class TransformersEngine:
         self,
         checkpoints: dict[Pair, str],
         language_codes: dict[str, str] | None = None,
-        batch_size: int = 16,
+        batch_size: int = 1,
         max_new_tokens: int = 256,
         device: str = "cpu",
     ) -> None:
@@ -367,7 +370,9 @@ class TransformersEngine:
             f"{s}-{t}={ckpt}@{_checkpoint_hash(ckpt)}" for (s, t), ckpt in sorted(self.checkpoints.items())
         )
         codes = json.dumps(self.language_codes, sort_keys=True)
-        return f"transformers=={transformers.__version__};greedy;max_new_tokens={self.max_new_tokens};codes={codes};{models}"
+        batching = "alone" if self.batch_size == 1 else f"batch={self.batch_size}(batch-dependent)"
+        return (f"transformers=={transformers.__version__};greedy;max_new_tokens={self.max_new_tokens};"
+                f"{batching};codes={codes};{models}")
 
     def _load(self, checkpoint: str) -> tuple[Any, Any]:
         if checkpoint not in self._loaded:

@@ -144,6 +144,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     truncated = record["truncation"].get("truncated", 0)
     print(f"\n{truncated} of {record['truncation'].get('pairs', 0)} pairs truncated to {record['model']['max_length']} tokens")
     print(f"label map ({record['model']['label_map_source']}): {record['model']['label_map']}")
+    bench = record["data"].get("benchmark")
+    if bench:
+        status = "matches the spec's pinned hash" if bench.get("matches_spec") else (
+            "verified, not pinned by a spec" if bench.get("verified") else "UNVERIFIED")
+        print(f"benchmark: {bench['id']} {bench['benchmark_hash']} ({status})")
     print(f"record: {out / 'result.json'}")
     return 0
 

@@ -68,6 +68,16 @@ def test_transformers_engine_is_deterministic_and_batch_independent(tiny_marian:
     assert any(batched) and all(isinstance(t, str) for t in batched)
 
 
+def test_transformers_engine_translates_alone_by_default(tiny_marian: Path) -> None:
+    """The default never shares a padded batch, and a batched engine has another identity."""
+    alone = TransformersEngine({("en", "de"): str(tiny_marian)}, max_new_tokens=6)
+    assert alone.batch_size == 1 and "alone" in alone.version
+    shuffled = SENTENCES[::-1]
+    assert dict(zip(shuffled, alone.translate(shuffled, "en", "de"))) == dict(zip(SENTENCES, alone.translate(SENTENCES, "en", "de")))
+    batched = TransformersEngine({("en", "de"): str(tiny_marian)}, batch_size=3, max_new_tokens=6)
+    assert batched.version != alone.version and "batch-dependent" in batched.version
+
+
 def test_transformers_engine_identity_pins_weights(tiny_marian: Path) -> None:
     engine = TransformersEngine({("en", "de"): str(tiny_marian)})
     weights = tr.sha256_file(tiny_marian / "model.safetensors")
