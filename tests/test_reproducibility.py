@@ -302,3 +302,20 @@ def test_tests_run_with_a_temporary_home() -> None:
     assert not str(cache_root()).startswith(str(REAL_HOME) + os.sep) or str(TEST_HOME).startswith(str(REAL_HOME))
     for var in ("XDG_CACHE_HOME", "HF_HOME", "XNLI_ROBUST_CACHE", "TORCH_HOME", "MPLCONFIGDIR"):
         assert not Path(os.environ[var]).is_relative_to(REAL_HOME), var
+
+
+def test_the_lite_pin_is_complete_and_consistent() -> None:
+    """The committed per-file pin of v1.1 lite hashes to the spec's lite hash, covers exactly
+    the spec's files and names the engine versions of every machine-translated unit."""
+    from harness import benchmark as B
+    from harness.hashing import sha256_json
+
+    spec = B.load_spec()
+    pin = B.read_pinned_files(spec, "lite")
+    assert pin is not None and spec.expected_hashes.get("lite")
+    assert pin["benchmark_hash"] == spec.expected_hashes["lite"] == sha256_json(pin["files"])
+    expected = {f"clean/{lang}.jsonl" for lang in spec.languages} | {u.relpath for u in B.spec_units(spec)}
+    assert set(pin["files"]) == expected
+    translated = {u.key for u in B.spec_units(spec) if u.family == "back_translation"}
+    assert set(pin["engines"]) == translated
+    assert all("null-flush-per-segment-1" in e["apertium"] for e in pin["engines"].values() if "apertium" in e)
