@@ -156,6 +156,12 @@ def add_submit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("result", type=Path, help="result.json (or the bench output folder)")
     p.add_argument("--name", required=True, help="submission name, e.g. XLMRLarge-STILTs-ANLI")
     p.add_argument("--replace", action="store_true", help="replace an existing submission of that name")
+    p.add_argument("--benchmark", type=Path,
+                   help="the benchmark folder the record was scored on (needed for benchmark records: gold labels "
+                        "and item ids are read from it, and its hash must be the record's)")
+    p.add_argument("--data-dir", help="data root for records scored on XNLI files (default $XNLI_ROBUST_DATA)")
+    p.add_argument("--allow-unpinned", action="store_true",
+                   help="accept a benchmark whose hash no spec pins (the page marks the row unpinned)")
     p.add_argument("--submissions", type=Path, default=DEFAULT_SUBMISSIONS)
     p.add_argument("--page", type=Path, default=DEFAULT_PAGE)
     p.set_defaults(func=cmd_submit)
@@ -164,7 +170,8 @@ def add_submit(sub: argparse._SubParsersAction) -> None:
 def cmd_submit(args: argparse.Namespace) -> int:
     from leaderboard.submit import submit
 
-    target = submit(args.result, args.name, args.submissions, args.page, replace=args.replace)
+    target = submit(args.result, args.name, args.submissions, args.page, replace=args.replace,
+                    benchmark=args.benchmark, data_dir=args.data_dir, allow_unpinned=args.allow_unpinned)
     print(f"stored {target}; regenerated {args.page}")
     return 0
 

@@ -1,0 +1,278 @@
+"""Issue #17: forged records, concurrent submits, debris of killed runs, unchecked names and
+input that used to end in a traceback.  Every test checks the message, the exit code, and that
+nothing was lost or half-written."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import generate_small_benchmark
+
+from harness.cli import main
+from harness.hashing import sha256_file
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test here writes to the real ~/.cache."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home" / ".cache"))
+    monkeypatch.setenv("XNLI_ROBUST_CACHE", str(tmp_path / "home" / "xnli-cache"))
+
+
+@pytest.fixture(scope="module")
+def small_benchmark(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    return generate_small_benchmark(tmp_path_factory.mktemp("faults-bench") / "tiny", data_root, ["en", "th"], 6, 7)
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory: pytest.TempPathFactory, small_benchmark: Path, tiny_bert: Path) -> Path:
+    """A real bench run on the small benchmark (the record every forgery starts from)."""
+    out = tmp_path_factory.mktemp("faults-run") / "run"
+    assert main(["bench", str(tiny_bert), "--benchmark", str(small_benchmark), "--out", str(out),
+                 "--no-progress", "--no-cache"]) == 0
+    return out
+
+
+def _copy(run: Path, tmp_path: Path, name: str = "copy") -> Path:
+    return Path(shutil.copytree(run, tmp_path / name))
+
+
+def _rows(run: Path) -> list[dict[str, Any]]:
+    with gzip.open(run / "predictions.jsonl.gz", "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def _write_rows(run: Path, rows: list[dict[str, Any]]) -> None:
+    """Rewrite the predictions and update the record's sha256, as a forger would."""
+    with gzip.open(run / "predictions.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    record = json.loads((run / "result.json").read_text())
+    record["predictions"]["sha256"] = sha256_file(run / "predictions.jsonl.gz")
+    (run / "result.json").write_text(json.dumps(record, indent=2))
+
+
+def _submit(run: Path, name: str, subs: Path, page: Path, *extra: str) -> int:
+    return main(["submit", str(run), "--name", name, "--submissions", str(subs), "--page", str(page), *extra])
+
+
+def _nothing_stored(subs: Path, page: Path) -> None:
+    assert not subs.exists() or [p.name for p in subs.iterdir() if p.name != ".lock"] == []
+    assert not page.exists()
+
+
+# ---- 1. submit recomputes every number -----------------------------------------------------------
+
+def test_record_with_raised_accuracies_is_refused(scored: Path, small_benchmark: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    run = _copy(scored, tmp_path)
+    record = json.loads((run / "result.json").read_text())
+    clean = record["results"]["clean"]
+    for scores in [*clean["per_language"].values(), clean["macro"]]:
+        scores.update({k: min(1.0, scores[k] + 0.2) for k in ("accuracy", "ci_low", "ci_high")})
+    (run / "result.json").write_text(json.dumps(record))
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    code = _submit(run, "Forged", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned")
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "error: results/clean/macro/accuracy: the record says" in err and "recomputed" in err
+    assert "Traceback" not in err
+    _nothing_stored(subs, page)
+
+
+def test_predictions_edited_to_all_correct_are_refused(scored: Path, small_benchmark: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Gold labels come from the benchmark: rewriting them to the predictions (and every number
+    to match, and the sha256) is caught; so is rewriting the predictions to the gold labels."""
+    from leaderboard.verify import gold_from_predictions, read_units, recompute
+
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    run = _copy(scored, tmp_path, "gold-edited")
+    _write_rows(run, [{**r, "gold": r["pred"]} for r in _rows(run)])
+    record = json.loads((run / "result.json").read_text())
+    units = read_units(run / "predictions.jsonl.gz")
+    record["results"] = recompute(units, gold_from_predictions(units), record["seed"])  # consistent forgery
+    assert record["results"]["clean"]["macro"]["accuracy"] == 1.0
+    (run / "result.json").write_text(json.dumps(record))
+    assert _submit(run, "AllRight", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 3
+    err = capsys.readouterr().err
+    assert "gold label" in err and "differs from the data's" in err and "Traceback" not in err
+    _nothing_stored(subs, page)
+
+    run = _copy(scored, tmp_path, "pred-edited")
+    _write_rows(run, [{**r, "pred": r["gold"], "probs": [float(r["gold"] == lab) for lab in
+                                                          ("entailment", "neutral", "contradiction")]}
+                      for r in _rows(run)])
+    assert _submit(run, "AllRight", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 3
+    err = capsys.readouterr().err
+    assert "error: results/clean/macro/accuracy: the record says" in err
+    _nothing_stored(subs, page)
+
+
+def test_item_ids_and_benchmark_hash_must_match(scored: Path, small_benchmark: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    run = _copy(scored, tmp_path, "ids")
+    rows = _rows(run)
+    rows = [r for r in rows if not (r["set"] == "char_noise/high" and r["language"] == "th")] + \
+        [r for r in rows if r["set"] == "char_noise/high" and r["language"] == "th"][:-1]
+    _write_rows(run, rows)
+    assert _submit(run, "Ids", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 3
+    assert "item ids differ from the data's" in capsys.readouterr().err
+    run = _copy(scored, tmp_path, "hash")
+    record = json.loads((run / "result.json").read_text())
+    record["data"]["benchmark"]["benchmark_hash"] = "0" * 64
+    (run / "result.json").write_text(json.dumps(record))
+    assert _submit(run, "Hash", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 3
+    assert f"is not the record's {'0' * 64}" in capsys.readouterr().err
+    assert _submit(scored, "NoBench", subs, page) == 2
+    assert "pass --benchmark DIR" in capsys.readouterr().err
+    _nothing_stored(subs, page)
+
+
+def test_unpinned_benchmark_needs_a_flag_and_is_marked(scored: Path, small_benchmark: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    assert _submit(scored, "Tiny", subs, page, "--benchmark", str(small_benchmark)) == 2
+    assert "--allow-unpinned" in capsys.readouterr().err
+    _nothing_stored(subs, page)
+    assert _submit(scored, "Tiny", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 0
+    text = page.read_text()
+    assert "xnli-robust-test-v0-tiny (unpinned)" in text and "test (unpinned benchmark)" in text
+    stamp = json.loads((subs / "Tiny" / "verification.json").read_text())
+    assert stamp["benchmark_pinned"] is False and stamp["gold_source"].startswith("benchmark ")
+
+
+def test_leaderboard_lists_only_stored_records_that_verify(scored: Path, small_benchmark: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    for name in ("Good", "Edited"):
+        assert _submit(scored, name, subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 0
+    stored = subs / "Edited" / "result.json"
+    record = json.loads(stored.read_text())
+    record["results"]["clean"]["per_language"]["en"]["accuracy"] += 0.2
+    stored.write_text(json.dumps(record))  # edited by hand after submit
+    capsys.readouterr()
+    assert main(["leaderboard", "--submissions", str(subs), "--page", str(page)]) == 0
+    text = page.read_text()
+    assert "[Good](" in text and "[Edited](" not in text
+    assert "## Not listed (failed verification)" in text and "- `Edited`: results/clean/per_language/en/accuracy" in text
+    assert "warning: Edited is not listed" in capsys.readouterr().err
+
+
+def test_reference_submissions_verify() -> None:
+    """The committed records recompute exactly from their predictions (render-time check)."""
+    from harness.record import load_record
+    from leaderboard.verify import verify_stored
+
+    folders = sorted(p.parent for p in (REPO / "submissions").glob("*/result.json"))
+    assert folders
+    for folder in folders[:3]:
+        assert verify_stored(folder, load_record(folder / "result.json")).numbers_checked > 1000
+
+
+# ---- 2. concurrency and debris -------------------------------------------------------------------
+
+def _cli(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _submit_args(run: Path, name: str, subs: Path, page: Path, bench: Path) -> list[str]:
+    return ["submit", str(run), "--name", name, "--benchmark", str(bench), "--allow-unpinned",
+            "--submissions", str(subs), "--page", str(page)]
+
+
+def _page_rows(page: Path) -> list[str]:
+    clean = page.read_text().split("## Robustness")[0]
+    return [line for line in clean.splitlines() if line.startswith("| ") and "](../submissions/" in line]
+
+
+def test_ten_parallel_submits_leave_ten_rows(scored: Path, small_benchmark: Path, tmp_path: Path) -> None:
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    procs = [_cli(*_submit_args(scored, f"Model-{i}", subs, page, small_benchmark)) for i in range(10)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    assert [code for code, _ in results] == [0] * 10, results
+    assert len(_page_rows(page)) == 10
+    assert sorted(p.name for p in subs.iterdir()) == [".lock", *sorted(f"Model-{i}" for i in range(10))]
+
+
+def test_two_parallel_submits_of_one_name(scored: Path, small_benchmark: Path, tmp_path: Path) -> None:
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    procs = [_cli(*_submit_args(scored, "Same", subs, page, small_benchmark)) for _ in range(2)]
+    results = sorted((p.wait(timeout=300), p.stderr.read()) for p in procs)  # type: ignore[union-attr]
+    assert [code for code, _ in results] == [0, 2]
+    err = results[1][1]
+    assert "error: submission 'Same' already exists" in err and "--replace" in err and "Traceback" not in err
+    assert len(_page_rows(page)) == 1
+    assert sorted(p.name for p in subs.iterdir()) == [".lock", "Same"]
+
+
+def test_leftover_temp_folders_are_not_listed_and_are_cleaned(scored: Path, small_benchmark: Path,
+                                                              tmp_path: Path) -> None:
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    assert _submit(scored, "Kept", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 0
+    half = subs / ".Half.k3x9.tmp"  # a copy killed midway: a truncated record
+    half.mkdir()
+    (half / "result.json").write_text('{"schema_version": 1, "mod')
+    replaced = subs / ".Kept.old"  # a replace killed between its two renames
+    os.replace(subs / "Kept", replaced)
+    (tmp_path / f".{page.name}.a1b2.tmp").write_text("half a page")
+    assert main(["leaderboard", "--submissions", str(subs), "--page", str(page)]) == 0
+    assert sorted(p.name for p in subs.iterdir()) == [".lock", "Kept"]
+    assert not list(tmp_path.glob(".LB.md.*.tmp"))
+    text = page.read_text()
+    assert "[Kept](" in text and "Half" not in text and ".tmp" not in text
+    assert _submit(scored, "Second", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 0
+    assert len(_page_rows(page)) == 2
+
+
+def test_kill_between_publish_and_page_is_repaired_by_the_next_run(scored: Path, small_benchmark: Path,
+                                                                   tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from leaderboard import submit as submit_mod
+
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    assert _submit(scored, "First", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 0
+    before = page.read_text()
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(submit_mod, "atomic_write_text", killed)
+    assert _submit(scored, "Second", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 130
+    assert page.read_text() == before  # the old page, whole
+    monkeypatch.undo()
+    assert _submit(scored, "Third", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 0
+    assert len(_page_rows(page)) == 3
+
+
+# ---- 3. names ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["Bad\nName", "Trailing\n", ".hidden", "a/b", "x" * 65, "", "sp ace"])
+def test_bad_names_are_refused(scored: Path, small_benchmark: Path, tmp_path: Path, name: str,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    code = _submit(scored, name, subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned")
+    err = capsys.readouterr().err
+    assert code == 2 and f"error: bad submission name {name!r}" in err and "Traceback" not in err
+    _nothing_stored(subs, page)
+
+
+def test_longest_name_is_accepted(scored: Path, small_benchmark: Path, tmp_path: Path) -> None:
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    name = "A" + "b.c_d-" * 10 + "xyz"
+    assert len(name) == 64
+    assert _submit(scored, name, subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 0
+    assert f"[{name}](../submissions/{name}/)" in page.read_text()
