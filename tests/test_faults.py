@@ -276,3 +276,24 @@ def test_longest_name_is_accepted(scored: Path, small_benchmark: Path, tmp_path:
     assert len(name) == 64
     assert _submit(scored, name, subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 0
     assert f"[{name}](../submissions/{name}/)" in page.read_text()
+
+
+# ---- 6. ordinary permissions ---------------------------------------------------------------------
+
+def test_atomic_writes_respect_the_umask(tmp_path: Path) -> None:
+    from harness.atomic import atomic_dir, atomic_write_json, atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "LEADERBOARD.md", "page\n")
+        atomic_write_json(tmp_path / "manifest.json", {"a": 1})
+        with atomic_dir(tmp_path / "folder") as tmp:
+            (tmp / "x").write_text("x")
+        os.umask(0o077)
+        atomic_write_text(tmp_path / "private.txt", "p")
+    finally:
+        os.umask(old)
+    mode = lambda name: (tmp_path / name).stat().st_mode & 0o777  # noqa: E731
+    assert (mode("LEADERBOARD.md"), mode("manifest.json"), mode("folder")) == (0o644, 0o644, 0o755)
+    assert mode("private.txt") == 0o600
+    assert not list(tmp_path.glob(".*.tmp"))
