@@ -219,8 +219,9 @@ def average(per_language: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def run_attack(cfg: AttackConfig, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Attack `n_items` per language, resumably; returns and writes the summary."""
     from attacks.textattack_compat import import_textattack
-    from harness.paths import data_root
+    from harness.paths import check_output_folder, data_root
 
+    check_output_folder(cfg.out)
     root = data_root(cfg.data_dir)
     check_resources(cfg.settings.recipe, list(cfg.languages), root)
     import_textattack(root)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import generate_small_benchmark
 
@@ -297,3 +298,175 @@ def test_atomic_writes_respect_the_umask(tmp_path: Path) -> None:
     assert (mode("LEADERBOARD.md"), mode("manifest.json"), mode("folder")) == (0o644, 0o644, 0o755)
     assert mode("private.txt") == 0o600
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+# ---- 4. clear errors instead of tracebacks ---------------------------------------------------------
+
+def _bench(model: Path, out: Path, *extra: str) -> list[str]:
+    return ["bench", str(model), "--split", "dev", "--limit", "3", "--languages", "en,zh", "--out", str(out),
+            "--no-progress", *extra]
+
+
+def _clean_error(capsys: pytest.CaptureFixture[str], *needles: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error:" in err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_max_length_above_the_position_limit(tiny_xlmr: Path, data_root: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import json as _json
+
+    limit = _json.loads((tiny_xlmr / "config.json").read_text())["max_position_embeddings"] - 2  # RoBERTa offset
+    out = tmp_path / "out"
+    assert main(_bench(tiny_xlmr, out, "--data-dir", str(data_root), "--max-length", str(limit + 1))) == 2
+    _clean_error(capsys, f"--max-length {limit + 1} exceeds the model's position limit of {limit} tokens")
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
+    assert main(_bench(tiny_xlmr, out, "--data-dir", str(data_root), "--max-length", str(limit), "--no-cache")) == 0
+
+
+def test_out_that_is_a_file_or_under_a_file(tiny_bert: Path, data_root: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    for extra in ((), ("--overwrite",)):
+        assert main(_bench(tiny_bert, target, "--data-dir", str(data_root), *extra)) == 2
+        _clean_error(capsys, f"--out {target} is an existing file, not an output folder")
+    assert main(_bench(tiny_bert, target / "run", "--data-dir", str(data_root))) == 2
+    _clean_error(capsys, f"{target} is a file, not a folder")
+    assert target.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["notes.txt"]
+
+
+def test_out_in_an_unwritable_folder(tiny_bert: Path, data_root: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Simulated (the suite may run as root, who can write anywhere): creating a file in the
+    parent fails with EACCES, as it does for a user without write permission."""
+    import errno
+    import tempfile
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = tempfile.mkstemp
+
+    def mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        if Path(kwargs.get("dir") or "") == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(locked))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    assert main(_bench(tiny_bert, locked / "run", "--data-dir", str(data_root))) == 2
+    _clean_error(capsys, f"--out {locked / 'run'}: cannot write in {locked} (Permission denied)")
+    assert list(locked.iterdir()) == []
+
+
+def test_unreadable_data_folder(tiny_bert: Path, data_root: Path, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Simulated like the above: looking inside the data root fails with EACCES."""
+    import errno
+
+    root = tmp_path / "data"
+    shutil.copytree(data_root / "xnli", root / "xnli", ignore=shutil.ignore_patterns("test-*"))
+    real = Path.is_file
+
+    def is_file(self: Path) -> bool:
+        if str(self).startswith(str(root)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    out = tmp_path / "out"
+    assert main(_bench(tiny_bert, out, "--data-dir", str(root))) == 2
+    _clean_error(capsys, f"{root}", "cannot read the data (Permission denied)", "--data-dir")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "empty-folder", "env-empty-folder"])
+def test_named_data_root_without_xnli_is_an_error(kind: str, tiny_bert: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from harness import sources
+
+    def no_download(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a named data root must never fall through to a download")
+
+    monkeypatch.setattr(sources, "ensure_xnli10", no_download)
+    root = tmp_path / "root"
+    root.write_text("x") if kind == "file" else root.mkdir()
+    extra: tuple[str, ...] = ("--data-dir", str(root))
+    if kind == "env-empty-folder":
+        monkeypatch.setenv("XNLI_ROBUST_DATA", str(root))
+        extra = ()
+    out = tmp_path / "out"
+    assert main(_bench(tiny_bert, out, *extra)) == 2
+    expected = "is not a folder" if kind == "file" else "holds no XNLI dev files"
+    _clean_error(capsys, f"data root {root}", expected)
+    assert not out.exists()
+
+
+def _bad_pickle_checkpoint(tiny_bert: Path, folder: Path) -> Path:
+    import pickle
+
+    shutil.copytree(tiny_bert, folder)
+    (folder / "model.safetensors").unlink()
+    with open(folder / "pytorch_model.bin", "wb") as handle:
+        pickle.dump({"weights": os.system}, handle, protocol=2)  # a global the safe loader refuses
+    return folder
+
+
+def test_allow_pickle_on_a_pickle_the_safe_loader_rejects(tiny_bert: Path, data_root: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    model = _bad_pickle_checkpoint(tiny_bert, tmp_path / "ckpt")
+    out = tmp_path / "out"
+    assert main(_bench(model, out, "--data-dir", str(data_root), "--allow-pickle", "--no-cache")) == 2
+    _clean_error(capsys, f"{model}: torch's safe loader (weights_only) rejects the pickled weights")
+    assert not out.exists()
+
+
+def test_corrupt_prediction_caches_are_rebuilt_or_refused_row_by_row(tiny_bert: Path, data_root: Path,
+                                                                       tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    from harness.cache import TABLE, row_digest
+
+    plain = tmp_path / "plain"
+    assert main(_bench(tiny_bert, plain, "--data-dir", str(data_root), "--no-cache")) == 0
+    expected = json.loads((plain / "result.json").read_text())["results"]
+    cache = tmp_path / "p.sqlite"
+
+    def scored(name: str) -> dict[str, Any]:
+        capsys.readouterr()
+        assert main(_bench(tiny_bert, tmp_path / name, "--data-dir", str(data_root), "--cache", str(cache))) == 0
+        record = json.loads((tmp_path / name / "result.json").read_text())
+        assert record["results"] == expected
+        return record["inference"]["cache"]
+
+    cache.write_bytes(b"this is not a database" * 100)
+    capsys.readouterr()
+    assert main(_bench(tiny_bert, tmp_path / "not-a-db", "--data-dir", str(data_root), "--cache", str(cache))) == 0
+    err = capsys.readouterr().err
+    assert f"warning: prediction cache {cache} is unreadable" in err and "Traceback" not in err
+    assert json.loads((tmp_path / "not-a-db" / "result.json").read_text())["results"] == expected
+    assert (tmp_path / "p.sqlite.corrupt").read_bytes().startswith(b"this is not")
+    assert scored("warm") == {"hits": 6, "misses": 0}
+
+    with sqlite3.connect(cache) as db:  # wrong probabilities (old checksum), and a short row (right checksum)
+        rows = db.execute(f"SELECT model, pair, probs FROM {TABLE} ORDER BY pair").fetchall()
+        (m0, p0, b0), (m1, p1, b1) = rows[:2]
+        forged = np.array([0.98, 0.01, 0.01], dtype=np.float32).tobytes()
+        db.execute(f"UPDATE {TABLE} SET probs = ? WHERE pair = ?", (forged, p0))
+        db.execute(f"UPDATE {TABLE} SET probs = ?, digest = ? WHERE pair = ?", (b1[:8], row_digest(m1, p1, b1[:8]), p1))
+    assert scored("tampered") == {"hits": 4, "misses": 2, "rejected": 2}
+    assert "2 row(s) failed their checksum or shape and were recomputed, not served" in capsys.readouterr().err
+    assert scored("repaired") == {"hits": 6, "misses": 0}
+
+    data = bytearray(cache.read_bytes())  # damage the file's pages
+    data[100:4000] = b"\xff" * 3900
+    cache.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(_bench(tiny_bert, tmp_path / "damaged", "--data-dir", str(data_root), "--cache", str(cache))) == 0
+    err = capsys.readouterr().err
+    assert "warning: prediction cache" in err and "Traceback" not in err
+    assert json.loads((tmp_path / "damaged" / "result.json").read_text())["results"] == expected
