@@ -77,6 +77,8 @@ class BenchConfig:
     benchmark: Path | None = None
     """A generated benchmark folder: score its clean items and every perturbed unit."""
     verify_benchmark: bool = True
+    allow_unpinned: bool = False
+    """Score a benchmark that verifies but whose hash no spec pins (recorded as unpinned)."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,26 @@ def load_benchmark_data(cfg: BenchConfig) -> EvalData:
             by_set.setdefault(f"{unit.family}/{unit.severity}", []).append(
                 PerturbedUnit(bench, unit.family, unit.severity, unit.language, keep[unit.language]))
     info = {"id": bench.id, "benchmark_hash": bench.benchmark_hash, "verified": bench.verified,
-            "matches_spec": None if bench.report is None else bench.report.matches_spec}
+            "matches_spec": None if bench.report is None else bench.report.matches_spec,
+            "verification": _verification(bench, cfg), "notes": [] if bench.report is None else bench.report.notes}
     return EvalData("benchmark", clean, {"manifest.json": sha256_file(Path(cfg.benchmark) / "manifest.json")},
                     [u for units in by_set.values() for u in units], info)
+
+
+def _verification(bench: Any, cfg: BenchConfig) -> str:
+    """Which check the benchmark passed, in words for the record; an unpinned one needs a flag.
+
+    Why: a folder whose manifest names a size the spec does not pin is only internally
+    consistent (anyone can write such a folder), so it is scored only on request and says so."""
+    if bench.report is None:
+        return "none: scored with --unverified"
+    if bench.report.matches_spec:
+        return f"every file hash, and the benchmark hash the spec pins ({bench.report.expected_hash})"
+    if not cfg.allow_unpinned:
+        raise DataError(f"{cfg.benchmark}: no spec pins this benchmark's hash, so it is only internally consistent "
+                        f"({'; '.join(bench.report.notes) or 'no expected hash'}); pass --allow-unpinned to score it "
+                        "anyway (the record and the leaderboard mark it unpinned)")
+    return "every file hash against the manifest only (unpinned: --allow-unpinned)"
 
 
 # ---- data -------------------------------------------------------------------------------------

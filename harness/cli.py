@@ -63,6 +63,8 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--benchmark", type=Path, help="a generated benchmark folder (clean + every perturbed set)")
     p.add_argument("--unverified", action="store_true",
                    help="score a benchmark whose hashes do not verify (recorded as unverified)")
+    p.add_argument("--allow-unpinned", action="store_true",
+                   help="score a benchmark whose hash no spec pins (internally consistent only; recorded as unpinned)")
     p.add_argument("--split", default="test", choices=["dev", "test"])
     p.add_argument("--languages", type=_languages, default=LANGUAGES, help="comma-separated, default all 15")
     p.add_argument("--limit", type=_positive, help="first N items per language (quick runs)")
@@ -135,7 +137,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         intermediate_tasks=args.intermediate_tasks, recipe=args.recipe, seed=args.seed,
         overwrite=args.overwrite, progress=not args.no_progress,
         cache=None if args.no_cache else (args.cache or cache_root() / "predictions.sqlite"),
-        benchmark=args.benchmark, verify_benchmark=not args.unverified, quantize=args.quantize,
+        benchmark=args.benchmark, verify_benchmark=not args.unverified, allow_unpinned=args.allow_unpinned, quantize=args.quantize,
         dtype=args.dtype, runtime=args.runtime)
     record = run(cfg, log=_log)
     if not record:  # a non-main process of `accelerate launch`

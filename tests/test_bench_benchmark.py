@@ -23,7 +23,7 @@ def test_bench_scores_every_set(small_benchmark: Path, tiny_bert: Path, tmp_path
                                 capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     assert main(["bench", str(tiny_bert), "--benchmark", str(small_benchmark), "--out", str(out),
-                 "--no-progress", "--no-cache"]) == 0
+                 "--no-progress", "--no-cache", "--allow-unpinned"]) == 0
     record = load_record(out / "result.json")
     assert record["data"]["source"] == "benchmark" and record["data"]["benchmark"]["verified"] is True
     families = record["results"]["perturbed"]["families"]

@@ -41,7 +41,7 @@ def scored(tmp_path_factory: pytest.TempPathFactory, small_benchmark: Path, tiny
     """A real bench run on the small benchmark (the record every forgery starts from)."""
     out = tmp_path_factory.mktemp("faults-run") / "run"
     assert main(["bench", str(tiny_bert), "--benchmark", str(small_benchmark), "--out", str(out),
-                 "--no-progress", "--no-cache"]) == 0
+                 "--no-progress", "--no-cache", "--allow-unpinned"]) == 0
     return out
 
 
@@ -470,3 +470,35 @@ def test_corrupt_prediction_caches_are_rebuilt_or_refused_row_by_row(tiny_bert: 
     err = capsys.readouterr().err
     assert "warning: prediction cache" in err and "Traceback" not in err
     assert json.loads((tmp_path / "damaged" / "result.json").read_text())["results"] == expected
+
+
+# ---- 5. records say what happened ----------------------------------------------------------------
+
+def test_ignored_remote_code_is_recorded(tiny_bert: Path, data_root: Path, tmp_path: Path) -> None:
+    model = Path(shutil.copytree(tiny_bert, tmp_path / "ckpt"))
+    config = json.loads((model / "config.json").read_text())
+    auto_map = {"AutoModelForSequenceClassification": "modeling_custom.CustomForNLI"}
+    (model / "config.json").write_text(json.dumps({**config, "auto_map": auto_map}))
+    out = tmp_path / "out"
+    assert main(_bench(model, out, "--data-dir", str(data_root), "--no-cache")) == 0
+    record = json.loads((out / "result.json").read_text())
+    assert record["model"]["remote_code"] == {"auto_map": auto_map, "used": False,
+                                              "note": "ignored: scored with the built-in bert class"}
+    assert record["model"]["architecture"] == "BertForSequenceClassification"
+    plain = tmp_path / "plain"
+    assert main(_bench(tiny_bert, plain, "--data-dir", str(data_root), "--no-cache")) == 0
+    assert json.loads((plain / "result.json").read_text())["model"]["remote_code"] is None
+
+
+def test_unpinned_benchmark_is_scored_only_on_request(small_benchmark: Path, tiny_bert: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    common = ["bench", str(tiny_bert), "--benchmark", str(small_benchmark), "--out", str(out), "--no-progress",
+              "--no-cache", "--languages", "en,th"]
+    assert main(common) == 2
+    _clean_error(capsys, "no spec pins this benchmark's hash", "--allow-unpinned")
+    assert not out.exists()
+    assert main([*common, "--allow-unpinned"]) == 0
+    bench = json.loads((out / "result.json").read_text())["data"]["benchmark"]
+    assert bench["verified"] is True and bench["matches_spec"] is None
+    assert "unpinned" in bench["verification"] and bench["notes"]
