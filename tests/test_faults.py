@@ -502,3 +502,45 @@ def test_unpinned_benchmark_is_scored_only_on_request(small_benchmark: Path, tin
     bench = json.loads((out / "result.json").read_text())["data"]["benchmark"]
     assert bench["verified"] is True and bench["matches_spec"] is None
     assert "unpinned" in bench["verification"] and bench["notes"]
+
+
+# ---- 7. a killed bench leaves nothing that stays -------------------------------------------------
+
+KILL_DURING_BENCH = """
+import os, signal, sys
+import harness.bench as bench
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # no cleanup runs: a real kill
+bench.write_predictions = killed
+from harness.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_killed_bench_leaves_a_temp_folder_the_next_run_removes(tiny_bert: Path, data_root: Path,
+                                                                 tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = _bench(tiny_bert, out, "--data-dir", str(data_root), "--no-cache")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", KILL_DURING_BENCH, *args], env=env, capture_output=True, text=True)
+    assert done.returncode == -9, done.stderr
+    debris = list(tmp_path.glob(".run.*.tmp"))
+    assert len(debris) == 1 and debris[0].name.startswith(".run.") and not out.exists()
+    live = tmp_path / f".run.{os.getpid()}.live.tmp"  # a run still in progress (this process): kept
+    live.mkdir()
+    assert main(args) == 0
+    assert (out / "result.json").is_file()
+    assert sorted(p.name for p in tmp_path.glob(".run.*.tmp")) == [live.name]
+
+
+def test_a_replace_killed_between_its_renames_leaves_the_old_folder(tmp_path: Path) -> None:
+    from harness.atomic import atomic_dir
+
+    target = tmp_path / "out"
+    with atomic_dir(target) as tmp:
+        (tmp / "v").write_text("old")
+    os.replace(target, tmp_path / ".out.old")  # the state a kill between the two renames leaves
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target, replace=True):
+            raise RuntimeError("the next run fails too")
+    assert (target / "v").read_text() == "old" and not (tmp_path / ".out.old").exists()
