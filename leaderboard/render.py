@@ -44,8 +44,8 @@ def load_submissions(root: Path) -> tuple[list[tuple[str, dict[str, Any]]], list
         try:
             record = load_record(folder / "result.json")
             verify_stored(folder, record)
-        except HarnessError as exc:
-            reason = str(exc).splitlines()[0]
+        except (HarnessError, KeyError, TypeError, ValueError) as exc:  # a page never fails on one bad folder
+            reason = str(exc).splitlines()[0] if isinstance(exc, HarnessError) else f"malformed ({type(exc).__name__}: {exc})"
             print(f"warning: {folder.name} is not listed: {reason}", file=sys.stderr)
             excluded.append((folder.name, reason))
             continue

@@ -26,7 +26,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from harness import LABELS
-from harness.errors import DataError, IntegrityError
+from harness.errors import DataError, HarnessError, IntegrityError
 from harness.examples import NLIExample
 from harness.hashing import sha256_file
 
@@ -157,11 +157,22 @@ def compare(recorded: Any, recomputed: Any, path: str = "results") -> int:
 
 
 def check_numbers(record: Mapping[str, Any], units: list[Unit], gold: Mapping[tuple[str, str], int]) -> int:
-    """Recompute `results` and `data.n_items`; IntegrityError on the first difference."""
+    """Recompute `results` and `data.n_items`; IntegrityError on the first difference.
+
+    Predictions shaped so that the metrics cannot be computed at all (a unit without its clean
+    items, a set name without a severity) are an integrity failure too, never a traceback."""
     clean = {u.language: len(u.ids) for u in units if u.set_name == "clean"}
     if clean != dict(record["data"]["n_items"]):
         raise IntegrityError(f"data/n_items: the record says {record['data']['n_items']}, the predictions hold {clean}")
-    return compare(record["results"], recompute(units, gold, int(record["seed"])))
+    try:
+        recomputed = recompute(units, gold, int(record["seed"]))
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise IntegrityError(f"the predictions cannot be scored ({type(exc).__name__}: {exc})") from None
+    except IntegrityError:
+        raise
+    except HarnessError as exc:  # e.g. a perturbed unit before (or without) its clean items
+        raise IntegrityError(str(exc)) from None
+    return compare(record["results"], recomputed)
 
 
 def predictions_path(folder: Path, record: Mapping[str, Any]) -> Path:

@@ -544,3 +544,23 @@ def test_a_replace_killed_between_its_renames_leaves_the_old_folder(tmp_path: Pa
         with atomic_dir(target, replace=True):
             raise RuntimeError("the next run fails too")
     assert (target / "v").read_text() == "old" and not (tmp_path / ".out.old").exists()
+
+
+def test_predictions_that_cannot_be_scored_are_an_integrity_failure(scored: Path, small_benchmark: Path,
+                                                                    tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    run = _copy(scored, tmp_path)
+    rows = _rows(run)
+    _write_rows(run, [r for r in rows if r["set"] != "clean"] + [r for r in rows if r["set"] == "clean"])
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    assert _submit(run, "Reordered", subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 3
+    _clean_error(capsys, "scored before (or without) its clean items")
+    _nothing_stored(subs, page)
+
+
+def test_attack_out_that_is_a_file(tmp_path: Path, tiny_bert: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "attack.txt"
+    target.write_text("keep")
+    assert main(["attack", str(tiny_bert), "--recipe", "charnoise", "--out", str(target), "--no-progress"]) == 2
+    _clean_error(capsys, f"--out {target} is an existing file, not an output folder")
+    assert target.read_text() == "keep"
