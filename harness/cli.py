@@ -183,13 +183,16 @@ def add_leaderboard(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--submissions", type=Path, default=DEFAULT_SUBMISSIONS)
     p.add_argument("--page", type=Path, default=DEFAULT_PAGE)
     p.add_argument("--print", action="store_true", help="also print the page")
+    p.add_argument("--benchmark", type=Path, action="append", default=[],
+                   help="a benchmark folder (repeatable): the stored records scored on it get their gold labels "
+                        "and item ids checked against it, not only against their own predictions file")
     p.set_defaults(func=cmd_leaderboard)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from leaderboard.submit import regenerate
 
-    text = regenerate(args.submissions, args.page)
+    text = regenerate(args.submissions, args.page, benchmarks=args.benchmark)
     if args.print:
         print(text)
     return 0

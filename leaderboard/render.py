@@ -28,12 +28,14 @@ languages scored, with its 95% bootstrap interval (items resampled jointly acros
 """
 
 
-def load_submissions(root: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+def load_submissions(root: Path, benchmarks: dict[str, Any] | None = None
+                     ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
     """(name, record) for every submission folder that passes verification, and (name, reason)
     for those that do not (they are left off the page, named below it, and warned about).
 
     Verification recomputes every number from the stored predictions (`leaderboard/verify.py`),
-    so a record edited after `submit` never reaches the page."""
+    so a record edited after `submit` never reaches the page; with `benchmarks` (opened by
+    `leaderboard --benchmark`) the gold labels of those benchmarks' records come from them."""
     from leaderboard.verify import verify_stored
 
     listed, excluded = [], []
@@ -43,7 +45,7 @@ def load_submissions(root: Path) -> tuple[list[tuple[str, dict[str, Any]]], list
             continue
         try:
             record = load_record(folder / "result.json")
-            verify_stored(folder, record)
+            verify_stored(folder, record, benchmarks)
         except (HarnessError, KeyError, TypeError, ValueError) as exc:  # a page never fails on one bad folder
             reason = str(exc).splitlines()[0] if isinstance(exc, HarnessError) else f"malformed ({type(exc).__name__}: {exc})"
             print(f"warning: {folder.name} is not listed: {reason}", file=sys.stderr)

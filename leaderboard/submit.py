@@ -85,15 +85,20 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def regenerate(submissions: Path, page: Path) -> str:
-    """Rebuild the page from the published folders, under the lock (a consistent set)."""
+def regenerate(submissions: Path, page: Path, benchmarks: list[Path] | None = None) -> str:
+    """Rebuild the page from the published folders, under the lock (a consistent set).
+
+    `benchmarks`: benchmark folders to check the stored gold labels of their records against."""
+    from leaderboard.verify import open_benchmarks
+
+    opened = open_benchmarks(benchmarks or [])
     with locked(submissions):
-        return _regenerate_locked(submissions, page)
+        return _regenerate_locked(submissions, page, opened)
 
 
-def _regenerate_locked(submissions: Path, page: Path) -> str:
+def _regenerate_locked(submissions: Path, page: Path, benchmarks: dict | None = None) -> str:
     clean_debris(submissions, page)
-    listed, excluded = load_submissions(submissions)
+    listed, excluded = load_submissions(submissions, benchmarks)
     text = render(listed, excluded)
     try:
         atomic_write_text(page, text)

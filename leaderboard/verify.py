@@ -203,12 +203,30 @@ def _check_stated_gold(units: list[Unit], gold: Mapping[tuple[str, str], int]) -
                                      f"{LABELS[stated]!r} differs from the data's {LABELS[gold[(unit.language, item)]]!r}")
 
 
-def verify_stored(folder: Path, record: Mapping[str, Any]) -> Verification:
-    """Render-time check of a stored submission: hash, predictions and every number."""
+def verify_stored(folder: Path, record: Mapping[str, Any], benchmarks: Mapping[str, Any] | None = None
+                  ) -> Verification:
+    """Render-time check of a stored submission: hash, predictions and every number.
+
+    Gold labels come from the predictions file (checked against the data at submit), unless
+    `benchmarks` ({benchmark hash: opened Benchmark}, from `leaderboard --benchmark`) holds the
+    record's benchmark: then from it, as at submit, so predictions edited after submit are caught."""
     units = read_units(predictions_path(folder, record))
-    checked = check_numbers(record, units, gold_from_predictions(units))
-    bench = record["data"].get("benchmark") or {}
-    return Verification("predictions file", bench.get("benchmark_hash"), None, checked)
+    claimed = (record["data"].get("benchmark") or {}).get("benchmark_hash")
+    if benchmarks and claimed in benchmarks:
+        gold, info = _gold_from_benchmark(record, units, benchmarks[claimed])
+        _check_stated_gold(units, gold)
+    else:
+        gold, info = gold_from_predictions(units), Verification("predictions file", claimed, None)
+    info.numbers_checked = check_numbers(record, units, gold)
+    return info
+
+
+def open_benchmarks(folders: list[Path]) -> dict[str, Any]:
+    """{benchmark hash: Benchmark} for `leaderboard --benchmark`, each verified once."""
+    from harness.benchmark import load_benchmark
+
+    opened = [load_benchmark(folder) for folder in folders]
+    return {bench.benchmark_hash: bench for bench in opened}
 
 
 # ---- gold labels from the data ------------------------------------------------------------------
@@ -232,7 +250,6 @@ def verify_against_data(folder: Path, record: Mapping[str, Any], *, benchmark: P
 
 def _benchmark_gold(record: Mapping[str, Any], units: list[Unit], folder: Path | None,
                     allow_unpinned: bool) -> tuple[dict[tuple[str, str], int], Verification]:
-    from harness.bench import apply_limit, items_sha256
     from harness.benchmark import load_benchmark
 
     claimed = (record["data"].get("benchmark") or {}).get("benchmark_hash")
@@ -242,14 +259,24 @@ def _benchmark_gold(record: Mapping[str, Any], units: list[Unit], folder: Path |
     bench = load_benchmark(folder)  # every file hash verified, or IntegrityError
     if bench.benchmark_hash != claimed:
         raise IntegrityError(f"{folder}: benchmark hash {bench.benchmark_hash} is not the record's {claimed}")
-    pinned = bool(bench.report and bench.report.matches_spec)
-    if not pinned and not allow_unpinned:
+    if not bool(bench.report and bench.report.matches_spec) and not allow_unpinned:
         raise DataError(f"{folder}: no spec pins this benchmark's hash (internally consistent only); "
                         "pass --allow-unpinned to submit it anyway (the page marks it unpinned)")
+    return _gold_from_benchmark(record, units, bench)
+
+
+def _gold_from_benchmark(record: Mapping[str, Any], units: list[Unit], bench: Any
+                         ) -> tuple[dict[tuple[str, str], int], Verification]:
+    from harness.bench import apply_limit, items_sha256
+
+    missing = [lang for lang in record["data"]["languages"] if lang not in bench.languages]
+    if missing:
+        raise IntegrityError(f"{bench.root}: the benchmark has no {', '.join(missing)}, which the record scores")
     clean = apply_limit({lang: bench.clean(lang) for lang in record["data"]["languages"]}, record["data"]["limit"])
-    _check_items(record, items_sha256(clean), folder)
+    _check_items(record, items_sha256(clean), bench.root)
     gold = {(e.language, e.id): e.label for items in clean.values() for e in items}
     _check_unit_ids(units, clean, bench)
+    pinned = bool(bench.report and bench.report.matches_spec)
     return gold, Verification(f"benchmark {bench.benchmark_hash}", bench.benchmark_hash, pinned)
 
 

@@ -564,3 +564,26 @@ def test_attack_out_that_is_a_file(tmp_path: Path, tiny_bert: Path, capsys: pyte
     assert main(["attack", str(tiny_bert), "--recipe", "charnoise", "--out", str(target), "--no-progress"]) == 2
     _clean_error(capsys, f"--out {target} is an existing file, not an output folder")
     assert target.read_text() == "keep"
+
+
+def test_leaderboard_with_the_benchmark_catches_gold_edited_after_submit(scored: Path, small_benchmark: Path,
+                                                                         tmp_path: Path) -> None:
+    """Without the benchmark the page can only check stored records against their own
+    predictions (gold labels were checked at submit); given it, gold labels come from it."""
+    from leaderboard.verify import gold_from_predictions, read_units, recompute
+
+    subs, page = tmp_path / "subs", tmp_path / "LB.md"
+    for name in ("Honest", "Doctored"):
+        assert _submit(scored, name, subs, page, "--benchmark", str(small_benchmark), "--allow-unpinned") == 0
+    stored = subs / "Doctored"
+    _write_rows(stored, [{**r, "gold": r["pred"]} for r in _rows(stored)])
+    record = json.loads((stored / "result.json").read_text())
+    units = read_units(stored / "predictions.jsonl.gz")
+    record["results"] = recompute(units, gold_from_predictions(units), record["seed"])
+    (stored / "result.json").write_text(json.dumps(record))
+    assert main(["leaderboard", "--submissions", str(subs), "--page", str(page)]) == 0
+    assert "[Doctored](" in page.read_text()  # consistent with itself: the documented limit
+    assert main(["leaderboard", "--submissions", str(subs), "--page", str(page),
+                 "--benchmark", str(small_benchmark)]) == 0
+    text = page.read_text()
+    assert "[Honest](" in text and "[Doctored](" not in text and "- `Doctored`: predictions clean" in text
