@@ -13,6 +13,7 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import pickle
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -144,6 +145,43 @@ def _load_lora(folder: Path, device: str) -> tuple[Any, Any, str, str]:
     return merged, tokenizer, digest, spec
 
 
+ROBERTA_POSITIONS = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "roberta-prelayernorm",
+                     "data2vec-text", "longformer")
+"""Model types whose position ids start after the padding index (two positions fewer usable)."""
+
+
+def position_limit(config: Any) -> int | None:
+    """The longest input the checkpoint's position embeddings can encode, when it has them."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or getattr(config, "position_embedding_type", "absolute") != "absolute":
+        return None
+    if getattr(config, "model_type", "") in ROBERTA_POSITIONS:
+        limit -= int(getattr(config, "pad_token_id", 1) or 0) + 1
+    return limit
+
+
+def check_max_length(config: Any, max_length: int) -> None:
+    """Refuse `--max-length` beyond the position embeddings: a longer pair would index past them
+    (an index error deep in the model, and only on the first long pair)."""
+    limit = position_limit(config)
+    if limit is not None and max_length > limit:
+        raise ModelError(f"--max-length {max_length} exceeds the model's position limit of {limit} tokens "
+                         f"(config.max_position_embeddings {config.max_position_embeddings}); pass --max-length {limit} "
+                         "or less")
+
+
+def remote_code(config: Any, trusted: bool) -> dict[str, Any] | None:
+    """What the record says about custom code a config names (`auto_map`): None when it names none.
+
+    Why: without --trust-remote-code a config with a known `model_type` is loaded with the built-in
+    class, which may not be what the checkpoint's author ran; the record must say so."""
+    auto_map = getattr(config, "auto_map", None)
+    if not auto_map:
+        return None
+    return {"auto_map": dict(auto_map), "used": bool(trusted),
+            "note": None if trusted else f"ignored: scored with the built-in {getattr(config, 'model_type', '?')} class"}
+
+
 @dataclass
 class HFAdapter:
     """A loaded sequence-classification model behind the `ModelAdapter` protocol."""
@@ -182,7 +220,12 @@ class HFAdapter:
                     folder, use_safetensors=safe, trust_remote_code=trust_remote_code)
             except (OSError, ValueError) as exc:
                 raise ModelError(f"cannot load checkpoint {model!r}: {exc}") from None
+            except pickle.UnpicklingError as exc:
+                raise ModelError(f"{folder}: torch's safe loader (weights_only) rejects the pickled weights "
+                                 f"even with --allow-pickle: they hold more than tensors ({str(exc).splitlines()[0]}). "
+                                 "Convert them to safetensors where the file is trusted.") from None
             weights, base = weights_sha256(folder), None
+        check_max_length(net.config, max_length)
         net.eval().to(torch.device(device))
         info = {
             "id": model, "revision": resolved, "adapter": "hf", "folder": str(folder), "base_model": base,
@@ -190,6 +233,7 @@ class HFAdapter:
             "weights_format": "safetensors" if safe else "pickle",
             "num_parameters": int(sum(p.numel() for p in net.parameters())),
             "load_seconds": round(time.perf_counter() - started, 3),
+            "remote_code": remote_code(net.config, trust_remote_code),
         }
         adapter = cls(net, tokenizer, LabelMap((0, 1, 2), "pending"), info, max_length, batch_size, device, progress)
         adapter.label_map = adapter._resolve_labels(label_map, calibrate_with)

@@ -5,6 +5,7 @@ Output folder (one per model x recipe):
     attack.json      what was run: settings, model identity, items hash, TextAttack version
     <lang>.jsonl     one line per attacked item (original, adversarial example, status, queries)
     summary.json     per language and on average, TextAttack's summary fields
+    timings.json     seconds of the last run and its model load (the only file a resume changes)
 
 Resumption: each item's line is appended and fsynced as soon as its attack ends; rerunning the
 same command skips the items already in the file (a torn last line from a crash is dropped).
@@ -120,7 +121,7 @@ def _open_folder(cfg: AttackConfig, header: dict[str, Any]) -> None:
             raise HarnessError(f"{cfg.out} holds a different attack (other model, recipe, settings or items); "
                                "choose another --out or pass --overwrite")
     if cfg.out.exists() and cfg.overwrite:
-        for stale in list(cfg.out.glob("*.jsonl")) + [cfg.out / "summary.json", marker]:
+        for stale in list(cfg.out.glob("*.jsonl")) + [cfg.out / "summary.json", cfg.out / TIMINGS, marker]:
             stale.unlink(missing_ok=True)
     cfg.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(marker, header)
@@ -218,8 +219,9 @@ def average(per_language: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def run_attack(cfg: AttackConfig, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Attack `n_items` per language, resumably; returns and writes the summary."""
     from attacks.textattack_compat import import_textattack
-    from harness.paths import data_root
+    from harness.paths import check_output_folder, data_root
 
+    check_output_folder(cfg.out)
     root = data_root(cfg.data_dir)
     check_resources(cfg.settings.recipe, list(cfg.languages), root)
     import_textattack(root)
@@ -236,9 +238,10 @@ def run_attack(cfg: AttackConfig, log: Callable[[str], None] = lambda _: None) -
         log(f"{language}: {_summary_line(per_language[language])}")
     summary = {"format": ATTACK_FORMAT, "key": header["key"], "settings": header["settings"],
                "model": header["model"], "items_sha256": header["items_sha256"],
-               "languages": per_language, "average": average(per_language),
-               "seconds_this_run": round(time.perf_counter() - started, 1)}
+               "languages": per_language, "average": average(per_language)}
     atomic_write_json(cfg.out / "summary.json", summary)
+    atomic_write_json(cfg.out / TIMINGS, {"seconds_this_run": round(time.perf_counter() - started, 1),
+                                          "model_load_seconds": adapter.identity().get("load_seconds")})
     return summary
 
 
@@ -307,9 +310,16 @@ def _default_encoder() -> Any:
     return encoder
 
 
+TIMINGS = "timings.json"
+"""How long this run took: kept apart, because attack.json and summary.json are byte-identical
+after a resume (or in a fresh process) and timings never are."""
+VOLATILE = ("load_seconds",)
+"""Identity fields that measure this process, not the model."""
+
+
 def _header(cfg: AttackConfig, adapter: Any, encoder: Any, items: dict[str, list[NLIExample]]) -> dict[str, Any]:
     settings = cfg.settings.describe()
-    identity = adapter.identity()
+    identity = {k: v for k, v in adapter.identity().items() if k not in VOLATILE}
     by_language = {lang: sha256_json([[e.id, e.premise, e.hypothesis, e.label] for e in items[lang]])
                    for lang in sorted(items)}
     encoder_identity = encoder.identity() if hasattr(encoder, "identity") else {"name": type(encoder).__name__}

@@ -27,7 +27,7 @@ from harness.distributed import Job, Scored
 from harness.errors import DataError, HarnessError
 from harness.examples import NLIExample
 from harness.hashing import sha256_file, sha256_json
-from harness.paths import data_root
+from harness.paths import check_output_folder, data_root, explicit_data_root
 from harness.record import git_state, hardware, validate
 from harness.scoring import accuracy_with_ci, macro_with_ci
 
@@ -77,6 +77,8 @@ class BenchConfig:
     benchmark: Path | None = None
     """A generated benchmark folder: score its clean items and every perturbed unit."""
     verify_benchmark: bool = True
+    allow_unpinned: bool = False
+    """Score a benchmark that verifies but whose hash no spec pins (recorded as unpinned)."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,26 @@ def load_benchmark_data(cfg: BenchConfig) -> EvalData:
             by_set.setdefault(f"{unit.family}/{unit.severity}", []).append(
                 PerturbedUnit(bench, unit.family, unit.severity, unit.language, keep[unit.language]))
     info = {"id": bench.id, "benchmark_hash": bench.benchmark_hash, "verified": bench.verified,
-            "matches_spec": None if bench.report is None else bench.report.matches_spec}
+            "matches_spec": None if bench.report is None else bench.report.matches_spec,
+            "verification": _verification(bench, cfg), "notes": [] if bench.report is None else bench.report.notes}
     return EvalData("benchmark", clean, {"manifest.json": sha256_file(Path(cfg.benchmark) / "manifest.json")},
                     [u for units in by_set.values() for u in units], info)
+
+
+def _verification(bench: Any, cfg: BenchConfig) -> str:
+    """Which check the benchmark passed, in words for the record; an unpinned one needs a flag.
+
+    Why: a folder whose manifest names a size the spec does not pin is only internally
+    consistent (anyone can write such a folder), so it is scored only on request and says so."""
+    if bench.report is None:
+        return "none: scored with --unverified"
+    if bench.report.matches_spec:
+        return f"every file hash, and the benchmark hash the spec pins ({bench.report.expected_hash})"
+    if not cfg.allow_unpinned:
+        raise DataError(f"{cfg.benchmark}: no spec pins this benchmark's hash, so it is only internally consistent "
+                        f"({'; '.join(bench.report.notes) or 'no expected hash'}); pass --allow-unpinned to score it "
+                        "anyway (the record and the leaderboard mark it unpinned)")
+    return "every file hash against the manifest only (unpinned: --allow-unpinned)"
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -162,12 +181,36 @@ def _hash_files(paths: list[Path], root: Path) -> dict[str, str]:
 
 
 def load_eval_data(cfg: BenchConfig) -> EvalData:
-    """Pick the source (auto-detected from the data root unless given) and load the split."""
+    """Pick the source (auto-detected from the data root unless given) and load the split.
+
+    A folder that cannot be read is reported by name (exit 2), never as a traceback."""
+    try:
+        return _load_eval_data(cfg)
+    except PermissionError as exc:
+        where = exc.filename or data_root(cfg.data_dir)
+        raise DataError(f"{where}: cannot read the data ({exc.strerror or exc}); check --data-dir "
+                        "and the folder's permissions") from None
+
+
+def _check_named_root(root: Path, split: str) -> None:
+    """A data root the user named must hold XNLI: no silent download elsewhere."""
+    if not root.is_dir():
+        raise DataError(f"data root {root} (--data-dir / $XNLI_ROBUST_DATA) is not a folder")
+    if _local_folder(root, split) is None and _xnli10_folder(root, split) is None:
+        raise DataError(f"data root {root} (--data-dir / $XNLI_ROBUST_DATA) holds no XNLI {split} files "
+                        f"(expected xnli/{split}-xx.tsv[.gz] or xnli.{split}.tsv); XNLI-1.0 is downloaded "
+                        "only when no data root is given")
+
+
+def _load_eval_data(cfg: BenchConfig) -> EvalData:
     if cfg.source not in SOURCES:
         raise DataError(f"unknown source {cfg.source!r} (expected one of {', '.join(SOURCES)})")
     root = data_root(cfg.data_dir)
     if cfg.benchmark is not None:
         return load_benchmark_data(cfg)
+    named = explicit_data_root(cfg.data_dir)
+    if named is not None and cfg.source in ("auto", "local", "xnli10") and not cfg.custom_file:
+        _check_named_root(named, cfg.split)
     if cfg.source == "custom" or cfg.custom_file:
         if not cfg.custom_file:
             raise DataError("--source custom needs --data-file")
@@ -429,6 +472,7 @@ def write_predictions(scored: Iterable[Scored], path: Path) -> ScoreTally:
 def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Score `cfg.model` and publish `cfg.out/{result.json, predictions.jsonl.gz}`."""
     started = time.perf_counter()
+    check_output_folder(cfg.out)
     if cfg.out.exists() and not cfg.overwrite:
         raise HarnessError(f"{cfg.out} already exists; pass --overwrite to replace it")
     check_precision_options(cfg)
@@ -476,6 +520,14 @@ def write_heatmap(record: dict[str, Any], path: Path, log: Callable[[str], None]
         log(f"no heat map: {exc}")
 
 
+def _cache_stats(adapter: Any) -> dict[str, int]:
+    """Hits and misses; rows the cache refused to serve (damaged) are counted when there were any."""
+    stats = {"hits": adapter.hits, "misses": adapter.misses}
+    if getattr(adapter, "rejected", 0):
+        stats["rejected"] = adapter.rejected
+    return stats
+
+
 def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data: EvalData,
                  examples: dict[str, list[NLIExample]], results: dict[str, Any], predictions_sha256: str,
                  predict_seconds: float, total_seconds: float, n_pairs: int) -> dict[str, Any]:
@@ -484,7 +536,7 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
     model = {k: identity.get(k) for k in ("id", "revision", "adapter", "weights_sha256", "label_map",
                                            "label_map_source", "max_length", "precision", "architecture",
                                            "num_parameters", "weights_format", "label_map_detail", "quantization",
-                                           "precision_parity", "runtime")}
+                                           "precision_parity", "runtime", "remote_code")}
     model["base_model"] = identity.get("base_model")
     return {
         "schema_version": 1,
@@ -498,7 +550,7 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
         "seed": cfg.seed,
         "hardware": hardware(cfg.device),
         "inference": {"batch_size": cfg.batch_size, "device": cfg.device, "processes": _world(),
-                      "cache": None if cfg.cache is None else {"hits": adapter.hits, "misses": adapter.misses}},
+                      "cache": None if cfg.cache is None else _cache_stats(adapter)},
         "timing": {"total_seconds": round(total_seconds, 3), "predict_seconds": round(predict_seconds, 3),
                    "pairs_per_second": round(n_pairs / predict_seconds, 2) if predict_seconds else 0.0},
         "truncation": dict(getattr(adapter, "stats", {})),

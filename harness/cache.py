@@ -6,13 +6,21 @@ the pair hash covers the NFC text of premise and hypothesis.  Clean items are sc
 shared by every family that leaves them unchanged, and re-scoring an unchanged model on an
 unchanged benchmark only reads the cache.  SQLite commits each batch in one transaction, so
 an interrupted run keeps what it finished and never stores a half-written row.
+
+A cache is a convenience, never a source of truth: every row carries a checksum of its model,
+pair and probabilities, and a row that fails it (edited, short, from a damaged file) is not
+served but recomputed and rewritten; a file that is not a readable database is moved aside
+(`NAME.corrupt`) and rebuilt, with a warning, so a broken cache never stops or skews a run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sqlite3
+import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -30,22 +38,72 @@ def pair_key(premise: str, hypothesis: str) -> str:
     return sha256_text(premise + "\x1f" + hypothesis)
 
 
-class CachedAdapter:
-    """Wraps a `ModelAdapter`; same protocol, predictions served from `path` when known."""
+TABLE = "predictions_v2"
+"""v2: rows carry a checksum (v1 rows, without one, are never read)."""
+ROW_BYTES = 3 * 4  # three float32 probabilities
 
-    def __init__(self, inner: Any, path: Path) -> None:
+
+def row_digest(model: str, pair: str, probs: bytes) -> str:
+    return hashlib.sha256(b"\x1f".join((model.encode(), pair.encode(), probs))).hexdigest()
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+class CachedAdapter:
+    """Wraps a `ModelAdapter`; same protocol, predictions served from `path` when known and intact."""
+
+    def __init__(self, inner: Any, path: Path, warn: Callable[[str], None] = _warn) -> None:
         self.inner = inner
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.warn = warn
         self.key = model_key(inner.identity())
         self.hits = 0
         self.misses = 0
-        with self._connect() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS predictions (model TEXT, pair TEXT, probs BLOB, "
-                       "PRIMARY KEY (model, pair))")
+        self.rejected = 0
+        """Rows found but not served: checksum mismatch, wrong length, not probabilities."""
+        self.enabled = True
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._disable(f"cannot create {self.path.parent} ({exc.strerror or exc})")
+            return
+        self._guarded(self._create)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60)
+
+    def _create(self) -> None:
+        with self._connect() as db:
+            db.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (model TEXT, pair TEXT, probs BLOB, digest TEXT, "
+                       "PRIMARY KEY (model, pair))")
+
+    def _guarded(self, action: Callable[[], Any], rebuild: bool = True) -> Any:
+        """Run a database action; a damaged file is moved aside and rebuilt once, then the cache is off."""
+        if not self.enabled:
+            return None
+        try:
+            return action()
+        except sqlite3.DatabaseError as exc:
+            if not rebuild:
+                self._disable(f"{self.path} still fails after a rebuild ({exc})")
+                return None
+            self._rebuild(exc)
+            return self._guarded(action, rebuild=False) if self.enabled else None
+
+    def _rebuild(self, exc: Exception) -> None:
+        aside = self.path.with_name(self.path.name + ".corrupt")
+        self.warn(f"prediction cache {self.path} is unreadable ({exc}); moved it to {aside} and starting an empty one")
+        try:
+            os.replace(self.path, aside)
+            self._create()
+        except (OSError, sqlite3.DatabaseError) as again:
+            self._disable(f"cannot rebuild {self.path} ({again})")
+
+    def _disable(self, why: str) -> None:
+        self.warn(f"prediction cache off for this run: {why}")
+        self.enabled = False
 
     @property
     def stats(self) -> dict[str, int]:
@@ -56,7 +114,7 @@ class CachedAdapter:
 
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         keys = [pair_key(p, h) for p, h in pairs]
-        found = self._lookup(sorted(set(keys)))
+        found = self._guarded(lambda: self._lookup(sorted(set(keys)))) or {}
         missing = sorted({k for k in keys if k not in found})
         self.hits += sum(1 for k in keys if k in found)
         self.misses += len(keys) - sum(1 for k in keys if k in found)
@@ -64,22 +122,38 @@ class CachedAdapter:
             first = {k: i for i, k in reversed(list(enumerate(keys)))}
             probs = self.inner.predict([pairs[first[k]] for k in missing])
             fresh = {k: row.astype(np.float32) for k, row in zip(missing, probs)}
-            self._store(fresh)
+            self._guarded(lambda: self._store(fresh))
             found.update(fresh)
         return np.stack([found[k] for k in keys]) if keys else np.zeros((0, 3), dtype=np.float32)
 
     def _lookup(self, keys: list[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
+        bad = 0
         with self._connect() as db:
             for start in range(0, len(keys), 500):
                 chunk = keys[start:start + 500]
                 marks = ",".join("?" * len(chunk))
-                rows = db.execute(f"SELECT pair, probs FROM predictions WHERE model = ? AND pair IN ({marks})",
+                rows = db.execute(f"SELECT pair, probs, digest FROM {TABLE} WHERE model = ? AND pair IN ({marks})",
                                   [self.key, *chunk])
-                out.update({pair: np.frombuffer(blob, dtype=np.float32).copy() for pair, blob in rows})
+                for pair, blob, digest in rows:
+                    probs = self._intact(pair, blob, digest)
+                    if probs is None:
+                        bad += 1
+                    else:
+                        out[pair] = probs
+        if bad:
+            self.rejected += bad
+            self.warn(f"prediction cache {self.path}: {bad} row(s) failed their checksum or shape and were "
+                      "recomputed, not served")
         return out
+
+    def _intact(self, pair: str, blob: Any, digest: Any) -> np.ndarray | None:
+        if not isinstance(blob, bytes) or len(blob) != ROW_BYTES or digest != row_digest(self.key, pair, blob):
+            return None
+        probs = np.frombuffer(blob, dtype=np.float32).copy()
+        return probs if np.isfinite(probs).all() else None
 
     def _store(self, rows: dict[str, np.ndarray]) -> None:
         with self._connect() as db:  # one transaction: all rows or none
-            db.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?)",
-                           [(self.key, k, v.tobytes()) for k, v in rows.items()])
+            db.executemany(f"INSERT OR REPLACE INTO {TABLE} VALUES (?, ?, ?, ?)",
+                           [(self.key, k, v.tobytes(), row_digest(self.key, k, v.tobytes())) for k, v in rows.items()])

@@ -63,6 +63,8 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--benchmark", type=Path, help="a generated benchmark folder (clean + every perturbed set)")
     p.add_argument("--unverified", action="store_true",
                    help="score a benchmark whose hashes do not verify (recorded as unverified)")
+    p.add_argument("--allow-unpinned", action="store_true",
+                   help="score a benchmark whose hash no spec pins (internally consistent only; recorded as unpinned)")
     p.add_argument("--split", default="test", choices=["dev", "test"])
     p.add_argument("--languages", type=_languages, default=LANGUAGES, help="comma-separated, default all 15")
     p.add_argument("--limit", type=_positive, help="first N items per language (quick runs)")
@@ -135,7 +137,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         intermediate_tasks=args.intermediate_tasks, recipe=args.recipe, seed=args.seed,
         overwrite=args.overwrite, progress=not args.no_progress,
         cache=None if args.no_cache else (args.cache or cache_root() / "predictions.sqlite"),
-        benchmark=args.benchmark, verify_benchmark=not args.unverified, quantize=args.quantize,
+        benchmark=args.benchmark, verify_benchmark=not args.unverified, allow_unpinned=args.allow_unpinned, quantize=args.quantize,
         dtype=args.dtype, runtime=args.runtime)
     record = run(cfg, log=_log)
     if not record:  # a non-main process of `accelerate launch`
@@ -161,6 +163,12 @@ def add_submit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("result", type=Path, help="result.json (or the bench output folder)")
     p.add_argument("--name", required=True, help="submission name, e.g. XLMRLarge-STILTs-ANLI")
     p.add_argument("--replace", action="store_true", help="replace an existing submission of that name")
+    p.add_argument("--benchmark", type=Path,
+                   help="the benchmark folder the record was scored on (needed for benchmark records: gold labels "
+                        "and item ids are read from it, and its hash must be the record's)")
+    p.add_argument("--data-dir", help="data root for records scored on XNLI files (default $XNLI_ROBUST_DATA)")
+    p.add_argument("--allow-unpinned", action="store_true",
+                   help="accept a benchmark whose hash no spec pins (the page marks the row unpinned)")
     p.add_argument("--submissions", type=Path, default=DEFAULT_SUBMISSIONS)
     p.add_argument("--page", type=Path, default=DEFAULT_PAGE)
     p.set_defaults(func=cmd_submit)
@@ -169,7 +177,8 @@ def add_submit(sub: argparse._SubParsersAction) -> None:
 def cmd_submit(args: argparse.Namespace) -> int:
     from leaderboard.submit import submit
 
-    target = submit(args.result, args.name, args.submissions, args.page, replace=args.replace)
+    target = submit(args.result, args.name, args.submissions, args.page, replace=args.replace,
+                    benchmark=args.benchmark, data_dir=args.data_dir, allow_unpinned=args.allow_unpinned)
     print(f"stored {target}; regenerated {args.page}")
     return 0
 
@@ -179,13 +188,16 @@ def add_leaderboard(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--submissions", type=Path, default=DEFAULT_SUBMISSIONS)
     p.add_argument("--page", type=Path, default=DEFAULT_PAGE)
     p.add_argument("--print", action="store_true", help="also print the page")
+    p.add_argument("--benchmark", type=Path, action="append", default=[],
+                   help="a benchmark folder (repeatable): the stored records scored on it get their gold labels "
+                        "and item ids checked against it, not only against their own predictions file")
     p.set_defaults(func=cmd_leaderboard)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from leaderboard.submit import regenerate
 
-    text = regenerate(args.submissions, args.page)
+    text = regenerate(args.submissions, args.page, benchmarks=args.benchmark)
     if args.print:
         print(text)
     return 0

@@ -8,7 +8,10 @@ such as `../shared/data` is just a data root that already holds the files.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from harness.errors import DataError
 
 DATA_ENV = "XNLI_ROBUST_DATA"
 CACHE_ENV = "XNLI_ROBUST_CACHE"
@@ -30,3 +33,35 @@ def data_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return cache_root() / "data"
+
+
+def explicit_data_root(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The data root the user named (option or environment), or None when none was given.
+
+    Why: only an unconfigured run may fall back to downloading; a named folder that does not
+    hold XNLI is a mistake to report, not a reason to fetch XNLI-1.0 somewhere else."""
+    named = explicit or os.environ.get(DATA_ENV)
+    return Path(named).expanduser() if named else None
+
+
+def check_output_folder(path: Path, option: str = "--out") -> None:
+    """Refuse an output folder that cannot be created, before any work is done.
+
+    Catches what used to end in a traceback at the end of a run: `path` is an existing file, a
+    component of its parent is a file, or the parent is not writable (probed by creating and
+    removing a temporary file there, which is what publishing the folder needs)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{option} {path} is an existing file, not an output folder; choose another path")
+    for ancestor in path.parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise DataError(f"{option} {path}: {ancestor} is a file, not a folder")
+            break
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe.tmp", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DataError(f"{option} {path}: cannot write in {path.parent} ({exc.strerror or exc})") from None

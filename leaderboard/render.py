@@ -6,11 +6,18 @@ output, so it can be regenerated at any time and never drifts from the records.
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from harness import LANGUAGES
+from harness.errors import HarnessError
 from harness.record import load_record
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A submission name (use `fullmatch`): also what keeps temporary `.NAME.xxxx.tmp` folders,
+the lock file and anything hidden off the page."""
 
 HEADER = """# xnli-robust leaderboard
 
@@ -21,12 +28,37 @@ languages scored, with its 95% bootstrap interval (items resampled jointly acros
 """
 
 
-def load_submissions(root: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(name, record) for every submission folder, validated."""
-    out = []
-    for path in sorted(root.glob("*/result.json")):
-        out.append((path.parent.name, load_record(path)))
-    return out
+def load_submissions(root: Path, benchmarks: dict[str, Any] | None = None
+                     ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+    """(name, record) for every submission folder that passes verification, and (name, reason)
+    for those that do not (they are left off the page, named below it, and warned about).
+
+    Verification recomputes every number from the stored predictions (`leaderboard/verify.py`),
+    so a record edited after `submit` never reaches the page; with `benchmarks` (opened by
+    `leaderboard --benchmark`) the gold labels of those benchmarks' records come from them."""
+    from leaderboard.verify import verify_stored
+
+    listed, excluded = [], []
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and NAME.fullmatch(p.name)) if root.is_dir() else []
+    for folder in folders:
+        if not (folder / "result.json").is_file():
+            continue
+        try:
+            record = load_record(folder / "result.json")
+            verify_stored(folder, record, benchmarks)
+        except (HarnessError, KeyError, TypeError, ValueError) as exc:  # a page never fails on one bad folder
+            reason = str(exc).splitlines()[0] if isinstance(exc, HarnessError) else f"malformed ({type(exc).__name__}: {exc})"
+            print(f"warning: {folder.name} is not listed: {reason}", file=sys.stderr)
+            excluded.append((folder.name, reason))
+            continue
+        listed.append((folder.name, record))
+    return listed, excluded
+
+
+def _unpinned(record: dict[str, Any]) -> bool:
+    """Scored on a benchmark no spec pins (internally consistent only): shown, but marked."""
+    bench = record["data"].get("benchmark")
+    return bool(bench) and bench.get("matches_spec") is not True
 
 
 def _pct(value: float | None) -> str:
@@ -40,15 +72,17 @@ def _row(rank: int, name: str, record: dict[str, Any]) -> list[str]:
     training = record["training"]
     base = model.get("base_model") or model["id"]
     row = [str(rank), f"[{name}](../submissions/{name}/)", base, training["regime"],
-           ", ".join(training["intermediate_tasks"]) or "-", record["data"].get("split", ""),
+           ", ".join(training["intermediate_tasks"]) or "-",
+           record["data"].get("split", "") + (" (unpinned benchmark)" if _unpinned(record) else ""),
            f"{_pct(macro['accuracy'])} [{_pct(macro['ci_low'])}, {_pct(macro['ci_high'])}]"]
     per_language = clean["per_language"]
     row += [_pct(per_language[lang]["accuracy"]) if lang in per_language else "" for lang in LANGUAGES]
     return row
 
 
-def render(records: list[tuple[str, dict[str, Any]]]) -> str:
-    """The markdown page: clean accuracy for every record, then robustness for benchmark records."""
+def render(records: list[tuple[str, dict[str, Any]]], excluded: list[tuple[str, str]] | None = None) -> str:
+    """The markdown page: clean accuracy for every record, then robustness for benchmark records;
+    `excluded` (name, reason) are named at the end, never ranked."""
     from tabulate import tabulate
 
     ranked = sorted(records, key=lambda nr: (-nr[1]["results"]["clean"]["macro"]["accuracy"], nr[0]))
@@ -57,7 +91,14 @@ def render(records: list[tuple[str, dict[str, Any]]]) -> str:
     splits = sorted({r["data"].get("split", "") for _, r in records}) or ["test"]
     body = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) if rows else "_No submissions yet._"
     return (HEADER.format(split="/".join(splits)) + "\n## Clean accuracy\n\n" + body + "\n" + _robustness(records)
-            + _under_attack(records))
+            + _under_attack(records) + _excluded(excluded or []))
+
+
+def _excluded(excluded: list[tuple[str, str]]) -> str:
+    if not excluded:
+        return ""
+    lines = "\n".join(f"- `{name}`: {reason.replace('|', '/')}" for name, reason in excluded)
+    return "\n## Not listed (failed verification)\n\n" + lines + "\n"
 
 
 ROBUSTNESS_HEADER = """
@@ -83,7 +124,8 @@ def _robustness(records: list[tuple[str, dict[str, Any]]]) -> str:
         res = record["results"]
         bench = record["data"].get("benchmark") or {}
         row = [str(i + 1), f"[{name}](../submissions/{name}/)", record["training"]["regime"],
-               ", ".join(record["training"]["intermediate_tasks"]) or "-", bench.get("id", ""),
+               ", ".join(record["training"]["intermediate_tasks"]) or "-",
+               bench.get("id", "") + (" (unpinned)" if _unpinned(record) else ""),
                _pct(res["clean"]["macro"]["accuracy"]), _pct(res["worst_case"]["average"])]
         for family in families:
             avg = res["perturbed"]["families"].get(family, {}).get("average")

@@ -270,6 +270,7 @@ def test_a_new_process_resumes_without_attacking_again(tmp_path: Path, attackabl
     from harness import attack as attack_module
 
     first = run(tmp_path, attackable_xlmr, adapter, e5_encoder, "charnoise", ("hi",), n=2)
+    written = {name: (tmp_path / name).read_bytes() for name in ("attack.json", "summary.json", "hi.jsonl")}
 
     def must_not_run(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a finished item was attacked again")
@@ -277,6 +278,9 @@ def test_a_new_process_resumes_without_attacking_again(tmp_path: Path, attackabl
     monkeypatch.setattr(attack_module, "attack_item", must_not_run)
     again = run(tmp_path, attackable_xlmr, load_adapter("hf", str(attackable_xlmr)), e5_encoder, "charnoise", ("hi",), n=2)
     assert again["languages"] == first["languages"]
+    # issue #17: byte-identical after a resume; timings (load and run seconds) live in timings.json
+    assert {name: (tmp_path / name).read_bytes() for name in written} == written
+    assert set(json.loads((tmp_path / "timings.json").read_text())) == {"seconds_this_run", "model_load_seconds"}
 
 
 def test_another_attack_in_the_same_folder_is_refused(tmp_path: Path, attackable_xlmr: Path, adapter: Any,

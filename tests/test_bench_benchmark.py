@@ -23,7 +23,7 @@ def test_bench_scores_every_set(small_benchmark: Path, tiny_bert: Path, tmp_path
                                 capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     assert main(["bench", str(tiny_bert), "--benchmark", str(small_benchmark), "--out", str(out),
-                 "--no-progress", "--no-cache"]) == 0
+                 "--no-progress", "--no-cache", "--allow-unpinned"]) == 0
     record = load_record(out / "result.json")
     assert record["data"]["source"] == "benchmark" and record["data"]["benchmark"]["verified"] is True
     families = record["results"]["perturbed"]["families"]
@@ -43,7 +43,8 @@ def test_bench_scores_every_set(small_benchmark: Path, tiny_bert: Path, tmp_path
     assert worst <= record["results"]["clean"]["per_language"]["en"]["accuracy"]
     assert (out / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     subs, page = tmp_path / "subs", tmp_path / "LB.md"
-    assert main(["submit", str(out), "--name", "Tiny", "--submissions", str(subs), "--page", str(page)]) == 0
+    assert main(["submit", str(out), "--name", "Tiny", "--benchmark", str(small_benchmark), "--allow-unpinned",
+                 "--submissions", str(subs), "--page", str(page)]) == 0
     text = page.read_text()
     assert "## Robustness on the fixed benchmark" in text and "char_noise" in text
     assert (subs / "Tiny" / "heatmap.png").is_file()

@@ -43,12 +43,13 @@ def test_bench_submit_leaderboard(tmp_path: Path, tiny_xlmr: Path, data_root: Pa
     assert en["accuracy"] == pytest.approx(hits / 6)
 
     submissions, page = tmp_path / "submissions", tmp_path / "LEADERBOARD.md"
-    assert main(["submit", str(out), "--name", "Tiny-STILTs", "--submissions", str(submissions), "--page", str(page)]) == 0
+    data = ["--data-dir", str(data_root)]  # gold labels are read from the data the record names
+    assert main(["submit", str(out), "--name", "Tiny-STILTs", *data, "--submissions", str(submissions), "--page", str(page)]) == 0
     text = page.read_text()
     assert "Tiny-STILTs" in text and "stilts" in text and "anli, qqp" in text
     # re-submitting the same name is refused unless --replace
-    assert main(["submit", str(out), "--name", "Tiny-STILTs", "--submissions", str(submissions), "--page", str(page)]) == 2
-    assert main(["submit", str(out), "--name", "Tiny-STILTs", "--replace", "--submissions", str(submissions), "--page", str(page)]) == 0
+    assert main(["submit", str(out), "--name", "Tiny-STILTs", *data, "--submissions", str(submissions), "--page", str(page)]) == 2
+    assert main(["submit", str(out), "--name", "Tiny-STILTs", "--replace", *data, "--submissions", str(submissions), "--page", str(page)]) == 0
 
 
 def test_bench_refuses_existing_output(tmp_path: Path, tiny_bert: Path, data_root: Path) -> None:

@@ -37,7 +37,8 @@ def _predictions(folder: Path) -> list[tuple]:
 
 def test_two_processes_stream_a_benchmark_like_one(tmp_path: Path, tiny_bert: Path, small_benchmark: Path) -> None:
     """Sharded runs stream unit by unit; the record and every prediction equal the single-process run."""
-    common = [str(tiny_bert), "--benchmark", str(small_benchmark), "--no-progress", "--no-cache", "--max-length", "32"]
+    common = [str(tiny_bert), "--benchmark", str(small_benchmark), "--allow-unpinned", "--no-progress", "--no-cache",
+              "--max-length", "32"]
     assert main(["bench", *common, "--out", str(tmp_path / "one")]) == 0
     _torchrun([*common, "--out", str(tmp_path / "two")])
     one = json.loads((tmp_path / "one" / "result.json").read_text())
