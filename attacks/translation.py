@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from attacks.base import unknown_name_message
+from harness.atomic import atomic_write_text
 from harness.errors import HarnessError
 
 Pair = tuple[str, str]
@@ -597,7 +598,7 @@ class CachedEngine:
     def _engine_dir(self) -> Path:
         folder = self.folder / hashlib.sha256(self.identity.encode()).hexdigest()[:24]
         if not (folder / "engine.txt").is_file():
-            _atomic_write(folder / "engine.txt", self.identity + "\n")
+            atomic_write_text(folder / "engine.txt", self.identity + "\n")
         return folder
 
     def _entry(self, src: str, tgt: str, text: str) -> Path:
@@ -632,7 +633,7 @@ class CachedEngine:
     def _put(self, src: str, tgt: str, text: str, translation: str) -> None:
         fields = self._fields(src, tgt, text, translation)
         entry = json.dumps({**fields, "sha256": self._checksum(fields)}, ensure_ascii=False, sort_keys=True)
-        _atomic_write(self._entry(src, tgt, text), entry)
+        atomic_write_text(self._entry(src, tgt, text), entry)
 
     def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
         lines = [normalize_space(t) for t in texts]
@@ -645,16 +646,3 @@ class CachedEngine:
                     self._put(src, tgt, text, translation)
             result = [fresh[t] if r is None else r for t, r in zip(lines, result)]
         return [r or "" for r in result]
-
-
-def _atomic_write(path: Path, content: str) -> None:
-    """Write via a temporary file in the same folder and `os.replace` (atomic on POSIX)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

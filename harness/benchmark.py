@@ -473,8 +473,9 @@ def _encoder_similarities(encoder: Any, pairs: list[tuple[NLIExample, NLIExample
     """Fast path for an embedding encoder: the clean texts of a language are embedded once.
 
     Every unit of a language shares the same originals, so they are embedded in one call per
-    language (always the same call, whichever process or order), and a unit embeds only its changed sentences: about half the encoder work of
-    pairwise scoring.  Near-threshold values are recomputed exactly afterwards.
+    language (always the same call, whichever process or order), and a unit embeds only its
+    changed sentences: about half the encoder work of pairwise scoring.  Near-threshold values
+    are recomputed exactly afterwards (`_exact_near_threshold`).
     """
     import numpy as np
 
@@ -583,7 +584,6 @@ EXACT_MARGIN = 2e-4
 float64.  Kernel, thread and batch differences move a float32 cosine by ~1e-6 (an H200 against
 this CPU: at most 2.4e-7 over 200 pairs), so 2e-4 is two orders of magnitude of headroom; it
 catches about 1 candidate in 4,000 (249 of 955,215 in the full benchmark)."""
-NEAR_BOUNDARY = EXACT_MARGIN  # the v1 name, used by benchmarks/device scripts
 
 
 class CpuCheckedFilter:

@@ -126,6 +126,11 @@ class CachedAdapter:
             found.update(fresh)
         return np.stack([found[k] for k in keys]) if keys else np.zeros((0, 3), dtype=np.float32)
 
+    def seed(self, rows: dict[str, np.ndarray]) -> None:
+        """Store answers known from elsewhere (pair key -> probabilities), e.g. a previous run's
+        predictions for texts that did not change; they get checksums like any row."""
+        self._guarded(lambda: self._store({k: np.asarray(v, dtype=np.float32) for k, v in rows.items()}))
+
     def _lookup(self, keys: list[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         bad = 0

@@ -7,7 +7,8 @@ model's answer to that text.  Those predictions seed the prediction cache under 
 identity key and the item's text hash -- the same key `bench` looks up -- and then `bench`
 runs as usual: unchanged items are cache hits, everything else (back-translation, any item
 new to a unit) is scored by the model here.  The record's `inference.cache` says how many of
-each; nothing is copied into a record without going through `bench`.
+each; nothing is copied into a record without going through `bench`.  (The model is loaded
+twice, once for its cache key and once by `bench`: seconds, in a one-off migration.)
 
     python -m leaderboard.rescore --benchmark runs/xnli-robust-v1.1-lite --out runs/rescore \
         submissions/direct-e5small-s1 submissions/stilts-anli-e5small-s1 ...
@@ -77,7 +78,7 @@ def rescore(submission: Path, benchmark: Path, out: Path, cache: Path) -> dict[s
     adapter = load_model(cfg)
     bench = load_benchmark(benchmark)
     rows, counts = reusable_pairs(bench, old_predictions(submission))
-    adapter._store({pair_key(p, h): probs for p, h, probs in rows})
+    adapter.seed({pair_key(p, h): probs for p, h, probs in rows})
     record = run(cfg, log=lambda m: print(f"  {m}", file=sys.stderr))
     return {"submission": submission.name, **counts, "cache": record["inference"]["cache"],
             "benchmark": record["data"]["benchmark"]}

@@ -74,3 +74,15 @@ def test_bench_with_cache_matches_plain_run(tiny_bert: Path, tmp_path: Path, dat
     results = {n: json.loads((tmp_path / n / "result.json").read_text()) for n in ("plain", "cold", "warm")}
     assert results["plain"]["results"] == results["cold"]["results"] == results["warm"]["results"]
     assert results["warm"]["inference"]["cache"] == {"hits": 24, "misses": 0}
+
+
+def test_seeded_answers_are_served_and_checksummed(tiny_bert: Path, tmp_path: Path, pairs: list[tuple[str, str]]) -> None:
+    """`seed` (used by leaderboard/rescore.py) stores rows a later predict serves as hits."""
+    from harness.cache import pair_key
+
+    known = HFAdapter.load(str(tiny_bert)).predict(pairs[:5])
+    cached = CachedAdapter(HFAdapter.load(str(tiny_bert)), tmp_path / "c.sqlite")
+    cached.seed({pair_key(p, h): row for (p, h), row in zip(pairs[:5], known)})
+    again = CachedAdapter(HFAdapter.load(str(tiny_bert)), tmp_path / "c.sqlite")
+    np.testing.assert_array_equal(again.predict(pairs[:5]), known.astype(np.float32))
+    assert again.hits == 5 and again.misses == 0 and again.rejected == 0

@@ -17,7 +17,7 @@ import numpy as np
 
 from attacks.similarity import SimilarityFilter
 from harness.benchmark import (
-    NEAR_BOUNDARY,
+    EXACT_MARGIN,
     SIMILARITY_DECIMALS,
     CpuCheckedFilter,
     _exact_near_threshold,
@@ -70,7 +70,7 @@ def test_near_boundary_cosines_are_recomputed_exactly(e5_encoder: Any, data_root
     assert checked.rechecked == len(fast.planted)
     assert all(abs(g - t) < 1e-5 for g, t in zip(got, exact))
     assert checked.identity() == cpu.identity()
-    assert NEAR_BOUNDARY > 100 * 2e-6
+    assert EXACT_MARGIN > 100 * 2e-6
 
 
 def test_generate_with_a_device_filter_gives_the_cpu_benchmark(tmp_path: Path, e5_encoder: Any, data_root: Path) -> None:

@@ -227,7 +227,7 @@ def test_cache_hit_avoids_engine_call(tmp_path: Path) -> None:
     assert CachedEngine(inner, tmp_path).translate(["c", "a b"], "en", "xx") == ["C", "A B"]
     assert len(inner.calls) == 1
     entries = list(tmp_path.rglob("*.json"))
-    assert len(entries) == 2 and not list(tmp_path.rglob(".tmp-*"))
+    assert len(entries) == 2 and not list(tmp_path.rglob(".tmp-*")) and not list(tmp_path.rglob(".*.tmp"))
     assert json.loads(entries[0].read_text(encoding="utf-8"))["source"] in {"a b", "c"}
 
 

@@ -14,9 +14,9 @@ split in three steps, and the item files come out identical to a CPU-only run:
    text with `attacks.similarity.SentenceEncoder` in fp32 (TF32 off) and write one cosine per
    pair.
 3. `generate` (here): `harness.benchmark.generate` with `CpuCheckedFilter` (what `generate
-   --device` uses) over the GPU cosines: a cosine within `NEAR_BOUNDARY` of the rounding
-   boundary of the threshold, or missing, is re-encoded on this CPU, so every keep/drop
-   decision is the CPU's.  The similarity side files (outside the benchmark hash by design) may differ from a
+   --device` uses) over the GPU cosines: a cosine within `EXACT_MARGIN` of the rounding
+   boundary of the threshold, or missing, is recomputed on this CPU in float64, one text at a
+   time, as in any run, so no keep/drop decision depends on where the encoder ran.  The similarity side files (outside the benchmark hash by design) may differ from a
    CPU run in the last rounded digit.
 
     .venv/bin/python benchmarks/device/full_similarity.py export --out .devsims
