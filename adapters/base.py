@@ -8,12 +8,11 @@ name as lazily imported `"module:Class"` strings, so `--help` never imports torc
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from attacks.base import unknown_name_message
+from harness.core.registry import Registry
 
 Pair = tuple[str, str]
 
@@ -31,14 +30,11 @@ class ModelAdapter(Protocol):
         ...
 
 
-ADAPTERS: dict[str, str] = {
+ADAPTERS: Registry[str] = Registry("adapter", {
     "hf": "adapters.hf:HFAdapter",
-}
+})
 
 
 def load_adapter(kind: str, model: str, **options: Any) -> ModelAdapter:
     """Build the adapter `kind` for `model` (a folder or hub id)."""
-    if kind not in ADAPTERS:
-        raise KeyError(unknown_name_message("adapter", kind, list(ADAPTERS)))
-    module, _, name = ADAPTERS[kind].partition(":")
-    return getattr(importlib.import_module(module), name).load(model, **options)
+    return ADAPTERS.load(kind).load(model, **options)  # type: ignore[attr-defined,no-any-return]

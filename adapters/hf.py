@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import pickle
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,104 +22,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from adapters.labels import HOW_TO, LabelMap, calibrate, from_config, parse_override
-from harness.errors import ModelError
-from harness.hashing import sha256_file, sha256_json
+from harness.core.errors import ModelError
+from harness.core.hashing import sha256_json
+from adapters.checkpoints import _check_safe, resolve_checkpoint, weights_sha256
 
-WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _PAD_KEYS = {"input_ids", "attention_mask", "token_type_ids"}
-ONNX_OPSET = 17
-
-
-def _logits_only(model: Any, names: list[str]) -> Any:
-    """A module view for the ONNX exporter: positional inputs in, logits out (torch imported lazily)."""
-    import torch
-
-    class LogitsOnly(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, *tensors: Any) -> Any:
-            return self.model(**dict(zip(names, tensors))).logits
-
-    return LogitsOnly()
-
-
-class OrtModel:
-    """Stands in for the torch model in `predict`: same call, `.logits` as a torch tensor."""
-
-    def __init__(self, session: Any, names: list[str], config: Any) -> None:
-        self.session, self.names, self.config = session, names, config
-
-    def __call__(self, **batch: Any) -> Any:
-        import types
-
-        import torch
-
-        feed = {n: batch[n].numpy() for n in self.names}
-        return types.SimpleNamespace(logits=torch.from_numpy(self.session.run(["logits"], feed)[0]))
-
-    def parameters(self) -> Any:
-        return iter(())
-
-
-def _looks_like_path(model: str) -> bool:
-    return model.startswith((".", "/", "~")) or Path(model).expanduser().exists() or model.count("/") > 1
-
-
-def resolve_checkpoint(model: str, revision: str | None) -> tuple[Path, str | None]:
-    """Local folder of the checkpoint and the resolved revision (commit) for hub ids."""
-    if _looks_like_path(model):
-        folder = Path(model).expanduser()
-        if not folder.is_dir():
-            raise ModelError(f"checkpoint folder {folder} does not exist")
-        if not (folder / "config.json").is_file():
-            raise ModelError(f"{folder} has no config.json: not a Hugging Face checkpoint folder")
-        return folder.resolve(), revision
-    return _hub_snapshot(model, revision)
-
-
-def hub_snapshot_download(repo_id: str, revision: str | None) -> str:
-    """The network boundary for models (mocked in tests)."""
-    from huggingface_hub import snapshot_download
-
-    return snapshot_download(repo_id=repo_id, revision=revision,
-                             allow_patterns=["*.json", "*.safetensors", "*.bin", "*.model", "*.txt"])
-
-
-def _hub_snapshot(repo_id: str, revision: str | None) -> tuple[Path, str | None]:
-    try:
-        folder = Path(hub_snapshot_download(repo_id, revision))
-    except Exception as exc:  # offline, unknown repo, gated: all mean "cannot get it"
-        raise ModelError(f"cannot load {repo_id!r} from the Hugging Face hub ({type(exc).__name__}: {exc})."
-                         " For a local checkpoint pass its folder path.") from None
-    commit = folder.name if folder.parent.name == "snapshots" else revision
-    return folder, commit
-
-
-def weight_files(folder: Path) -> list[Path]:
-    files = sorted({p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern)})
-    if not files:
-        raise ModelError(f"{folder} has no weight files (*.safetensors or *.bin)")
-    return files
-
-
-def weights_sha256(folder: Path) -> str:
-    """One hash over every weight file (name -> sha256), stable across machines."""
-    return sha256_json({p.name: sha256_file(p) for p in weight_files(folder)})
-
-
-def _check_safe(folder: Path, allow_pickle: bool) -> bool:
-    """True when safetensors will be used; refuses pickle-only checkpoints unless allowed."""
-    files = weight_files(folder)
-    if any(p.suffix == ".safetensors" for p in files):
-        return True
-    if not allow_pickle:
-        raise ModelError(f"{folder} has only pickled weights ({', '.join(p.name for p in files)}); "
-                         "unpickling can run arbitrary code. Convert to safetensors, or pass "
-                         "--allow-pickle if you trust the file.")
-    return False
 
 
 def _load_lora(folder: Path, device: str) -> tuple[Any, Any, str, str]:
@@ -131,8 +37,7 @@ def _load_lora(folder: Path, device: str) -> tuple[Any, Any, str, str]:
     """
     import json
 
-    from harness.hashing import sha256_json
-    from harness.train import load_trained_model, resolve_base_model
+    from adapters.checkpoints import load_trained_model, resolve_base_model
 
     spec = json.loads((folder / "adapter_config.json").read_text("utf-8")).get("base_model_name_or_path", "")
     try:
@@ -195,6 +100,8 @@ class HFAdapter:
     device: str = "cpu"
     progress: bool = False
     stats: dict[str, int] = field(default_factory=lambda: {"pairs": 0, "truncated": 0})
+    precisions = ("int8", "bf16", "onnxruntime")
+    """What `adapters.precision.apply` may convert this backend to (a class attribute, not a field)."""
 
     @classmethod
     def load(cls, model: str, *, revision: str | None = None, device: str = "cpu",
@@ -323,141 +230,6 @@ class HFAdapter:
         from tqdm.auto import tqdm
 
         return tqdm(iterable, desc="scoring", unit="batch", leave=False)
-
-    def quantize_int8(self, parity_pairs: Sequence[tuple[str, str]], min_agreement: float = 0.99) -> dict[str, Any]:
-        """Dynamic int8 quantisation of the linear layers (CPU), refused if it changes predictions.
-
-        Weights are quantised per output channel, and every linear layer that narrows its input
-        (the feed-forward down-projections, `intermediate -> hidden`, and the classifier) stays in
-        fp32: their inputs carry outlier features (max/mean |x| up to ~660 on the reference model)
-        and their weights outlier rows, which one int8 scale per tensor flattens.  Measured on the
-        reference model: quantising those 12 layers alone changed 19% of predictions, everything
-        per tensor 28%.  The same pairs are scored before and after; agreement and the largest
-        probability change go into the record, so a faster run never silently scores differently.
-        """
-        import torch
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        if not self.device.startswith("cpu"):
-            raise ModelError("int8 dynamic quantisation runs on the CPU only")
-        if self.info.get("precision"):
-            raise ModelError(f"the model is already {self.info['precision']}; int8 quantises an fp32 model")
-        linear = {name: m for name, m in self.model.named_modules() if isinstance(m, torch.nn.Linear)}
-        kept = sorted(name for name, m in linear.items() if m.in_features > m.out_features)
-        spec = {name: per_channel_dynamic_qconfig for name in linear if name not in kept}
-        before = self._predict_uncounted(parity_pairs)
-        with warnings.catch_warnings():  # torch.ao's deprecation notice points to torchao, not to the user
-            warnings.simplefilter("ignore")
-            quantized = quantize_dynamic(self.model, spec, dtype=torch.qint8)
-        parity = self._parity_check(before, quantized, parity_pairs, min_agreement, "int8 quantisation")
-        self.model = quantized
-        self.info.update(precision="int8-dynamic", precision_parity=parity, quantization={
-            "method": "torch.ao dynamic int8, per-channel weights, nn.Linear", "n_quantized": len(spec),
-            "kept_fp32": kept, **parity})
-        return parity
-
-    def cast_bf16(self, parity_pairs: Sequence[tuple[str, str]], min_agreement: float = 0.99) -> dict[str, Any]:
-        """bfloat16 weights and activations, refused if it changes predictions on `parity_pairs`.
-
-        Only on request (`--dtype bf16`): the harness scores in fp32 by default.  Allowed on the
-        CPU too: on CPUs with AVX512-BF16 or AMX it is ~1.9x faster than fp32 (measured on an AMD
-        EPYC Zen 4, see benchmarks/NOTES.md); on CPUs without them torch emulates it and it is
-        slower, which costs time but never accuracy, since the parity check guards that.  The
-        check's numbers and `precision: bfloat16` go into the record and the cache key.
-        """
-        import copy
-
-        import torch
-
-        if self.info.get("precision"):
-            raise ModelError(f"the model is already {self.info['precision']}; bf16 casts an fp32 model")
-        before = self._predict_uncounted(parity_pairs)
-        cast = copy.deepcopy(self.model).to(torch.bfloat16)  # a copy: a refused cast leaves fp32 intact
-        parity = self._parity_check(before, cast, parity_pairs, min_agreement, "bf16")
-        self.model = cast
-        self.info.update(precision="bfloat16", precision_parity=parity)
-        return parity
-
-    def use_onnxruntime(self, parity_pairs: Sequence[tuple[str, str]], min_agreement: float = 0.99,
-                        cache_dir: Path | None = None) -> dict[str, Any]:
-        """fp32 inference through ONNX Runtime on the CPU, refused if it changes predictions.
-
-        The model (LoRA already merged) is exported once per weights hash, torch version and
-        inputs into the cache folder (atomically; ~the size of the fp32 weights) and run with
-        all graph optimisations and torch's thread count.  Same parity check as bf16; the record
-        says `precision: float32-onnxruntime` and the runtime's version, and the prediction
-        cache keys on it, so torch and ONNX Runtime answers are never mixed.
-        """
-        if self.info.get("precision"):
-            raise ModelError(f"the model is already {self.info['precision']}; ONNX Runtime runs an fp32 model")
-        if not self.device.startswith("cpu"):
-            raise ModelError("ONNX Runtime is offered for the CPU path; on a GPU use --dtype bf16")
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise ModelError("ONNX Runtime is not installed: pip install 'xnli-robust[onnx]'") from exc
-        import torch
-
-        names = [n for n in self.tokenizer.model_input_names if n in _PAD_KEYS]
-        path = self._onnx_file(names, cache_dir)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = torch.get_num_threads()
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        candidate = OrtModel(session, names, self.model.config)
-        before = self._predict_uncounted(parity_pairs)
-        parity = self._parity_check(before, candidate, parity_pairs, min_agreement, "ONNX Runtime")
-        self.model = candidate
-        self.info.update(precision="float32-onnxruntime", precision_parity=parity,
-                         runtime={"name": "onnxruntime", "version": ort.__version__, "file_sha256": sha256_file(path)})
-        return parity
-
-    def _onnx_file(self, names: list[str], cache_dir: Path | None) -> Path:
-        """Export once; the file name is the hash of everything the graph depends on."""
-        import io
-
-        import torch
-
-        from harness.atomic import atomic_write_bytes
-
-        if cache_dir is None:
-            from harness.paths import cache_root
-
-            cache_dir = cache_root() / "onnx"
-        key = sha256_json({"weights": self.identity()["weights_sha256"], "torch": torch.__version__,
-                           "inputs": names, "opset": ONNX_OPSET})[:32]
-        path = Path(cache_dir) / f"{key}.onnx"
-        if path.is_file():
-            return path
-        sample = self.tokenizer(["a b c"], ["d e"], return_tensors="pt")
-        graph = _logits_only(self.model, names).eval()
-        axes = {n: {0: "batch", 1: "tokens"} for n in names}
-        buffer = io.BytesIO()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(graph, tuple(sample[n] for n in names), buffer, input_names=names,
-                                  output_names=["logits"], dynamic_axes={**axes, "logits": {0: "batch"}},
-                                  opset_version=ONNX_OPSET, dynamo=False)
-        finally:
-            self.model.eval()  # the exporter can leave modules in training mode (dropout on)
-        atomic_write_bytes(path, buffer.getvalue())  # never a half-written file under the cache key
-        return path
-
-    def _parity_check(self, before: np.ndarray, candidate: Any, parity_pairs: Sequence[tuple[str, str]],
-                      min_agreement: float, what: str) -> dict[str, Any]:
-        """Score `parity_pairs` with `candidate`; raise, keeping the fp32 model, if labels move."""
-        fp32, self.model = self.model, candidate
-        after = self._predict_uncounted(parity_pairs)
-        self.model = fp32
-        parity = {"n_items": len(parity_pairs), "reference": "float32",
-                  "label_agreement": float((before.argmax(1) == after.argmax(1)).mean()),
-                  "max_probability_change": float(np.abs(before - after).max())}
-        if parity["label_agreement"] < min_agreement:
-            raise ModelError(f"{what} changes {100 * (1 - parity['label_agreement']):.1f}% of predictions "
-                             f"on {len(parity_pairs)} English dev items (allowed {100 * (1 - min_agreement):.1f}%); "
-                             f"score without it")
-        return parity
 
     def _predict_uncounted(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Predictions that stay out of the truncation counts (parity items are not scored items)."""

@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from harness import LABELS
-from harness.errors import ModelError
+from harness.core.errors import ModelError
 
 _NAMES: dict[str, str] = {
     "entailment": "entailment", "entail": "entailment", "entails": "entailment", "e": "entailment",

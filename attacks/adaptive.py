@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from attacks.base import unknown_name_message
+from harness.core.registry import Registry
 from harness import LANGUAGES
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,11 @@ class Recipe:
     max_edit_distance: int | None = None
 
 
-RECIPES: dict[str, Recipe] = {
+RECIPES: Registry[Recipe] = Registry("attack recipe", {
     "charnoise": Recipe("charnoise", "char_noise", "DeepWordBug (Gao et al. 2018)", "delete", 30),
     "synonym": Recipe("synonym", "synonym", "PWWS (Ren et al. 2019)", "weighted-saliency"),
     "codemix": Recipe("codemix", "code_switch", "PolyGloss (Tan & Joty 2021)", "delete"),
-}
+})
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,7 @@ class AttackSettings:
     model_batch_size: int = 32
 
     def __post_init__(self) -> None:
-        if self.recipe not in RECIPES:
-            raise DataError(unknown_name_message("attack recipe", self.recipe, list(RECIPES)))
+        RECIPES.check(self.recipe)
         if self.query_budget < 1:
             raise DataError("the query budget must be at least 1")
         if not 0 < self.max_words_fraction <= 1:

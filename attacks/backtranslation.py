@@ -53,8 +53,8 @@ from attacks.translation import (
     normalize_space,
     precomputed_path,
 )
-from harness.errors import DataError, HarnessError
-from harness.examples import NLIExample
+from harness.core.errors import DataError, HarnessError
+from harness.core.examples import NLIExample
 
 FAMILY = "back_translation"
 VERSION = "1.1.0"

@@ -10,11 +10,11 @@ depends on which other items ran, in which order, or in how many processes.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from typing import Any, Protocol, runtime_checkable
 
-from harness.examples import NLIExample
+from harness.core import seeds
+from harness.core.examples import NLIExample
 
 
 class _NotApplicable:
@@ -67,14 +67,5 @@ def derive_rng(seed: int, family: str, severity: str, language: str, item_id: st
 
     sha256 of the tuple, not Python's `hash()`, so it is stable across processes and runs.
     """
-    key = "\x1f".join([str(seed), family, severity, language, item_id]).encode("utf-8")
-    return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
+    return seeds.rng(seed, family, severity, language, item_id)
 
-
-def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
-    """'did you mean' help for a mistyped registry name."""
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=3)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return f"unknown {kind} {name!r}.{hint} Known: {', '.join(sorted(known))}."

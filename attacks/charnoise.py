@@ -53,7 +53,7 @@ import regex
 from attacks.base import NOT_APPLICABLE, SEVERITIES, _NotApplicable
 from attacks.text import graphemes, nfc, replace_spans, words
 from harness import LANGUAGES
-from harness.examples import NLIExample
+from harness.core.examples import NLIExample
 
 VERSION = "1.0"
 FAMILY = "char_noise"

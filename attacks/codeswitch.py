@@ -62,9 +62,9 @@ import regex
 from attacks.base import NOT_APPLICABLE, SEVERITIES, _NotApplicable
 from attacks.text import Span, nfc, replace_spans, words
 from harness import LANGUAGES
-from harness.errors import DataError
-from harness.examples import NLIExample, parse_label
-from harness.paths import data_root as default_data_root
+from harness.core.errors import DataError
+from harness.core.examples import NLIExample, parse_label
+from harness.core.paths import data_root as default_data_root
 
 VERSION = "1.0.0"
 FAMILY = "code_switch"

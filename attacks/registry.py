@@ -7,30 +7,27 @@ imports no family (and so none of jieba, nltk, MT engines): only `build()` does.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
-from attacks.base import SEVERITIES, Perturbation, unknown_name_message
+from attacks.base import SEVERITIES, Perturbation
+from harness.core.registry import Registry, UnknownName, unknown_name_message
 
-FAMILIES: dict[str, str] = {
+FAMILIES: Registry[str] = Registry("perturbation family", {
     "char_noise": "attacks.charnoise:build",
     "synonym": "attacks.synonyms:build",
     "code_switch": "attacks.codeswitch:build",
     "code_switch_sentence": "attacks.codeswitch:build_sentence",
     "back_translation": "attacks.backtranslation:build",
-}
+})
 
 
 def family_factory(family: str):  # type: ignore[no-untyped-def]
     """The build function of `family`; unknown names get a 'did you mean' error."""
-    if family not in FAMILIES:
-        raise KeyError(unknown_name_message("perturbation family", family, list(FAMILIES)))
-    module, _, attr = FAMILIES[family].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return FAMILIES.load(family)
 
 
 def build(family: str, severity: str, language: str, data_root: Path) -> Perturbation:
     """Build the perturbation for one (family, severity, language)."""
     if severity not in SEVERITIES:
-        raise KeyError(unknown_name_message("severity", severity, list(SEVERITIES)))
+        raise UnknownName(unknown_name_message("severity", severity, list(SEVERITIES)))
     return family_factory(family)(severity=severity, language=language, data_root=Path(data_root))

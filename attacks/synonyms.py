@@ -35,8 +35,8 @@ import regex
 from attacks.base import NOT_APPLICABLE, SEVERITIES, _NotApplicable
 from attacks.protected import PROTECTED_VERSION, is_protected, normalize, protected_kind
 from attacks.text import Span, replace_spans, words
-from harness.errors import DataError
-from harness.examples import NLIExample
+from harness.core.errors import DataError
+from harness.core.examples import NLIExample
 
 VERSION = "1.0.0"
 FAMILY = "synonym"
@@ -309,7 +309,7 @@ def synonym_candidates(word: str, language: str, data_root: Path | None = None) 
         raise KeyError(f"synonym swap has no wordnet for language {language!r}")
     if not word.strip() or _blocked(word, language):
         return []
-    from harness.paths import data_root as resolve_root
+    from harness.core.paths import data_root as resolve_root
 
     root = str(Path(data_root) if data_root is not None else resolve_root())
     key = _key(word)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from textattack.shared import AttackedText
 from textattack.transformations import WordSwap
 
 from adapters.base import ModelAdapter
+from harness.core import seeds
 from attacks import charnoise
 from attacks.codeswitch import match_case as match_translation_case
 from attacks.codeswitch import translation_candidates
@@ -157,8 +157,7 @@ def _as_pair(item: Any) -> tuple[str, str]:
 
 
 def _stable_rng(*parts: object) -> random.Random:
-    key = "\x1f".join(str(p) for p in parts).encode("utf-8")
-    return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
+    return seeds.rng(*parts)
 
 
 class _ProjectWordSwap(WordSwap):

@@ -15,7 +15,7 @@ published fails here for four reasons, each handled below before `import textatt
 2. **The post-install step.**  On first import TextAttack runs `nltk.download(...)` for six
    resources unless a marker file `post_install_check_3` exists in its cache folder
    (`$TA_CACHE_DIR`, default `~/.cache/textattack`).  We point `TA_CACHE_DIR` at a folder under
-   `harness.paths.cache_root()` (unless the user set it) and create the marker there.  Setting
+   `harness.core.paths.cache_root()` (unless the user set it) and create the marker there.  Setting
    `TA_CACHE_DIR` makes TextAttack overwrite `HF_HOME`, `XDG_CACHE_HOME`,
    `PYTORCH_TRANSFORMERS_CACHE` and `TFHUB_CACHE_DIR` during its import; `import_textattack`
    imports transformers, huggingface_hub and datasets first and restores those four variables
@@ -57,9 +57,9 @@ import types
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.atomic import atomic_write_text
-from harness.errors import HarnessError
-from harness.paths import cache_root
+from harness.core.atomic import atomic_write_text
+from harness.core.errors import HarnessError
+from harness.core.paths import cache_root
 
 TEXTATTACK_VERSION = "0.3.11"
 

@@ -27,13 +27,12 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
-from attacks.base import unknown_name_message
-from harness.atomic import atomic_write_text
-from harness.errors import HarnessError
+from harness.core.registry import Registry
+from harness.core.atomic import atomic_write_text
+from harness.core.errors import HarnessError
 
 Pair = tuple[str, str]
 
@@ -530,21 +529,18 @@ def _file_hash(path: Path) -> str:
 # --------------------------------------------------------------------------- Registry
 
 
-ENGINES: dict[str, str] = {
+ENGINES: Registry[str] = Registry("translation engine", {
     "apertium": "attacks.translation:ApertiumEngine",
     "bergamot": "attacks.translation:BergamotEngine",
     "transformers": "attacks.translation:TransformersEngine",
     "precomputed": "attacks.translation:PrecomputedTranslations",
-}
+})
 """Explicit registry of engine names -> lazily resolved classes."""
 
 
 def create_engine(name: str, **kwargs: Any) -> TranslationEngine:
     """Instantiate engine `name` (kwargs go to its constructor); unknown names get 'did you mean'."""
-    if name not in ENGINES:
-        raise KeyError(unknown_name_message("translation engine", name, list(ENGINES)))
-    module, _, attr = ENGINES[name].partition(":")
-    factory: Callable[..., TranslationEngine] = getattr(importlib.import_module(module), attr)
+    factory: Callable[..., TranslationEngine] = ENGINES.load(name)  # type: ignore[assignment]
     return factory(**kwargs)
 
 
@@ -553,7 +549,7 @@ def create_engine(name: str, **kwargs: Any) -> TranslationEngine:
 
 def default_cache_dir() -> Path:
     """`<cache_root>/translations`."""
-    from harness.paths import cache_root
+    from harness.core.paths import cache_root
 
     return cache_root() / "translations"
 

@@ -55,7 +55,7 @@ def run(wrapper_kind: str, adapter: Any, items: dict[str, list[Any]], recipe: st
 
     from attacks import ta_parts
     from attacks.adaptive import AttackSettings, build_attack
-    from harness.attack import attack_item
+    from harness.scoring.attack import attack_item
 
     settings = AttackSettings(recipe=recipe, query_budget=budget)
     statuses, total = [], {"pairs": 0, "model_seconds": 0.0, "attack_seconds": 0.0, "queries": 0}
@@ -95,9 +95,9 @@ def main() -> int:
     from adapters import load_adapter
     from attacks.similarity import default_encoder
     from attacks.textattack_compat import import_textattack
-    from harness.attack import select_items
-    from harness.data import load_local
-    from harness.paths import data_root
+    from harness.scoring.attack import select_items
+    from harness.data.xnli import load_local
+    from harness.core.paths import data_root
 
     root = data_root()
     import_textattack(root)

@@ -30,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
+from adapters import precision
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,8 +42,8 @@ Pairs = list[tuple[str, str]]
 def pairs_from_test(n: int) -> Pairs:
     """n pairs spread over the 15 languages (real XNLI test length distribution)."""
     from harness import LANGUAGES
-    from harness.data import load_local
-    from harness.paths import data_root
+    from harness.data.xnli import load_local
+    from harness.core.paths import data_root
 
     data = load_local(data_root() / "xnli", "test", LANGUAGES)
     per = max(1, n // len(LANGUAGES))
@@ -51,7 +52,7 @@ def pairs_from_test(n: int) -> Pairs:
 
 def dev_parity_pairs() -> Pairs:
     """The English dev items `bench` checks reduced precision on."""
-    from harness.bench import BenchConfig, parity_pairs
+    from harness.scoring.bench import BenchConfig, parity_pairs
 
     return parity_pairs(BenchConfig(model="-", out=Path("-")))
 
@@ -151,9 +152,8 @@ def reduced(adapter: Any, option: str, dev: Pairs) -> tuple[Any, str]:
     """A copy of the fp32 adapter in `option` precision and bench's verdict on its parity check."""
     candidate = copy.copy(adapter)
     candidate.info, candidate.stats = dict(adapter.info), dict(adapter.stats)
-    convert = {"bf16": candidate.cast_bf16, "int8": candidate.quantize_int8,
-               "onnxruntime": candidate.use_onnxruntime}[option]
-    parity = convert(dev, min_agreement=0.0)
+    speed = {"check_speed": False} if option == "bf16" else {}  # this script measures the speed itself
+    parity = precision.apply(candidate, option, dev, min_agreement=0.0, **speed)
     verdict = "accepted" if parity["label_agreement"] >= 0.99 else "refused by bench"
     return candidate, f"{parity['label_agreement']:.3f} on {parity['n_items']} en dev ({verdict})"
 
@@ -228,13 +228,13 @@ def main() -> int:
 
 def end_to_end(args: argparse.Namespace, pipeline: Callable[[Pairs], np.ndarray], probe: MatmulProbe,
                real_tokens: Callable[[Pairs], int]) -> tuple[int, int, float, dict[str, float]]:
-    """`bench` (harness.bench.run, no cache) in fp32 and bf16 vs the pipeline on the pairs it scored.
+    """`bench` (harness.scoring.bench.run, no cache) in fp32 and bf16 vs the pipeline on the pairs it scored.
 
     Interleaved `--repeats` times like the table above; per path the fastest run counts.  Returns
     (real tokens, pairs, pipeline pairs/s, bench scoring pairs/s) for the fp32 bound."""
     import tempfile
 
-    from harness.bench import GROUP_PAIRS, BenchConfig, apply_limit, load_eval_data, run
+    from harness.scoring.bench import GROUP_PAIRS, BenchConfig, apply_limit, load_eval_data, run
 
     with tempfile.TemporaryDirectory() as tmp:
         configs = {dtype: BenchConfig(model=args.model, out=Path(tmp) / dtype, benchmark=args.benchmark,

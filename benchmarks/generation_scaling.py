@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 def one_language_spec(language: str):  # type: ignore[no-untyped-def]
     """The v1 spec restricted to one language (families that do not cover it dropped)."""
-    from harness.benchmark import load_spec, parse_spec
+    from harness.data.spec import load_spec, parse_spec
 
     raw = dict(load_spec().raw)
     raw["languages"] = [language]
@@ -57,8 +57,8 @@ def main() -> int:
     parser.add_argument("--processes", default="1,2", help="comma-separated process counts, one run each")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    from harness.basemodel import ensure_base_model
-    from harness.benchmark import generate
+    from adapters.basemodel import ensure_base_model
+    from harness.generate.run import generate
 
     ensure_base_model()
     spec = one_language_spec(args.language)

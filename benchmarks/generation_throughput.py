@@ -48,8 +48,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.errors import HarnessError  # noqa: E402
-from harness.examples import NLIExample  # noqa: E402
+from harness.core.errors import HarnessError  # noqa: E402
+from harness.core.examples import NLIExample  # noqa: E402
 
 DEFAULT_FAMILIES = ("char_noise", "synonym", "code_switch", "back_translation")
 DEFAULT_LANGUAGES = ("en", "fr", "zh", "th", "hi")
@@ -86,7 +86,7 @@ class Measurement:
 
 def load_items(data_root: Path, language: str, n: int) -> list[NLIExample]:
     """The first n rows of the XNLI test file of `language` (parallel across languages)."""
-    from harness.data import find_split_file, read_local_split
+    from harness.data.xnli import find_split_file, read_local_split
 
     path = find_split_file(data_root / "xnli", "test", language)
     return read_local_split(path, language, "test")[:n]
@@ -252,7 +252,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")
-    from attacks.base import unknown_name_message
+    from harness.core.registry import unknown_name_message
     from attacks.registry import FAMILIES  # imports no family
 
     args.families = [f for f in args.families.split(",") if f]
@@ -264,7 +264,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.paths import CACHE_ENV, data_root as resolve_data_root
+    from harness.core.paths import CACHE_ENV, data_root as resolve_data_root
 
     args = parse_args(argv)
     root = resolve_data_root(args.data_root)

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from adapters import precision
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,8 +53,8 @@ ANCHORS = {"fp32 pad-128 batch 32 (H200)": 565.0, "bf16 dynamic batch 1024 (H200
 def prepare(out: Path, n: int, seed: int) -> None:
     """Write `out/pairs.jsonl.gz` (n test pairs, all 15 languages) and `out/tokenizer/`."""
     from harness import LANGUAGES
-    from harness.data import load_local
-    from harness.paths import cache_root, data_root
+    from harness.data.xnli import load_local
+    from harness.core.paths import cache_root, data_root
 
     data = load_local(data_root() / "xnli", "test", LANGUAGES)
     every = [(lang, e.premise, e.hypothesis) for lang in LANGUAGES for e in data[lang]]
@@ -153,7 +154,7 @@ def measure(size: str, pairs: Pairs, tokenizer: Any, device: str, args: argparse
     rows.append({"model": size, "path": "fp32 pad-128 batch 32, dataset order", "pairs": len(anchor_pairs), "seconds": sec})
     fp32, sec = timed(lambda: adapter.predict(pairs), device)
     rows.append({"model": size, "path": f"harness fp32 dynamic, batch {args.fp32_batch}", "pairs": len(pairs), "seconds": sec})
-    parity = adapter.cast_bf16(pairs[:300], min_agreement=0.0)  # random weights: recorded, not enforced
+    parity = precision.apply(adapter, "bf16", pairs[:300], min_agreement=0.0)  # random weights: recorded, not enforced
     adapter.batch_size = args.bf16_batch
     adapter.predict(pairs[:256])
     old, sec = timed(lambda: per_batch_sync(adapter, pairs), device)
@@ -182,7 +183,7 @@ def real_model_parity(folder: str, pairs: Pairs, device: str, batch_size: int) -
 
     adapter = HFAdapter.load(folder, device=device, batch_size=batch_size)
     fp32 = adapter.predict(pairs)
-    parity = adapter.cast_bf16(pairs[:300], min_agreement=0.0)
+    parity = precision.apply(adapter, "bf16", pairs[:300], min_agreement=0.0)
     bf16 = adapter.predict(pairs)
     return {"model": folder, "pairs": len(pairs), "agreement": float((fp32.argmax(1) == bf16.argmax(1)).mean()),
             "max_probability_change": float(np.abs(fp32 - bf16).max()), "parity_check_300": parity}

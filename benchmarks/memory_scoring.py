@@ -2,7 +2,7 @@
 
 Why several numbers: `bench --benchmark` streams, reading perturbed (set, language) units only
 when their group (consecutive units up to `GROUP_PAIRS` pairs, scored in one call) comes up
-(harness/distributed.py predict_streamed), so its data part should not grow with the
+(harness/scoring/distributed.py predict_streamed), so its data part should not grow with the
 benchmark's size; before streaming it held every item.  Reading the items alone, once holding
 all of them (the old way) and once one unit at a time (the streamed way), shows the data part;
 the bench run (with --limit and a few languages to stay short on a shared CPU) shows the model
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 LOAD_ONLY = """
 import sys
 from pathlib import Path
-from harness.bench import BenchConfig, load_benchmark_data
+from harness.scoring.bench import BenchConfig, load_benchmark_data
 cfg = BenchConfig(model="-", out=Path("-"), benchmark=Path(sys.argv[1]), verify_benchmark=False,
                   languages=tuple(sys.argv[2].split(",")) if sys.argv[2] else BenchConfig.languages)
 data = load_benchmark_data(cfg)
@@ -69,7 +69,7 @@ def main() -> int:
     parser.add_argument("bench_args", nargs="*", help="extra `bench` options after --, e.g. --limit 20")
     args = parser.parse_args()
     python = sys.executable
-    base, _, _ = child_peak([python, "-c", "import harness.bench"])
+    base, _, _ = child_peak([python, "-c", "import harness.scoring.bench"])
     model, _, _ = child_peak([python, "-c", MODEL_ONLY])
     load, load_s, load_line = child_peak([python, "-c", LOAD_ONLY, str(args.benchmark), args.load_languages, "hold"])
     stream, stream_s, _ = child_peak([python, "-c", LOAD_ONLY, str(args.benchmark), args.load_languages, "stream"])
@@ -77,7 +77,7 @@ def main() -> int:
         bench, bench_s, _ = child_peak([python, "-m", "harness.cli", "bench", "--benchmark", str(args.benchmark),
                                         "--out", str(Path(tmp) / "run"), "--no-cache", "--no-progress",
                                         "--unverified", *args.bench_args])
-    print(f"import harness.bench only: max RSS {base:.0f} MiB")
+    print(f"import harness.scoring.bench only: max RSS {base:.0f} MiB")
     print(f"load the reference model only (HFAdapter.load): max RSS {model:.0f} MiB")
     print(f"load benchmark items, all held ({load_line}; languages: {args.load_languages or 'all'}): "
           f"max RSS {load:.0f} MiB, {load_s:.1f} s")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from harness import LANGUAGES, __version__
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SUBMISSIONS = REPO / "submissions"
@@ -108,7 +108,7 @@ def _default_job(args: argparse.Namespace) -> None:
     if args.benchmark is None and args.source == "auto" and not args.data_file:
         args.benchmark = DEFAULT_BENCHMARK
         if not (DEFAULT_BENCHMARK / "manifest.json").is_file():
-            from harness.benchmark import generate
+            from harness.generate.run import generate
 
             _log(f"generating the lite benchmark into {DEFAULT_BENCHMARK} (once; resumable)")
             generate(DEFAULT_BENCHMARK, size="lite", data_root=args.data_dir, processes=2, progress=not args.no_progress)
@@ -118,8 +118,8 @@ def _default_job(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.bench import BenchConfig, run, summary_table
-    from harness.paths import cache_root
+    from harness.scoring.bench import BenchConfig, run, summary_table
+    from harness.core.paths import cache_root
 
     if args.model is None:
         _default_job(args)
@@ -222,10 +222,10 @@ def add_compare(sub: argparse._SubParsersAction) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
-    from harness.atomic import atomic_write_text
-    from harness.compare import compare, render
+    from harness.core.atomic import atomic_write_text
+    from harness.metrics.compare import compare, render
 
-    from harness.attack import compare_attacks, is_attack_folder, render_attack_comparison
+    from harness.scoring.attack import compare_attacks, is_attack_folder, render_attack_comparison
 
     side = lambda text: [Path(p) for p in text.split(",") if p]  # noqa: E731
     a, b = side(args.a), side(args.b)
@@ -256,7 +256,7 @@ def add_base_model(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_base_model(args: argparse.Namespace) -> int:
-    from harness.basemodel import convert_and_verify, default_base_model_dir
+    from adapters.basemodel import convert_and_verify, default_base_model_dir
 
     report = convert_and_verify(args.out or default_base_model_dir(), force=args.force)
     print(f"base model: {report['path']} (weights sha256 {report['weights_sha256'][:12]}…)")
@@ -283,8 +283,8 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from harness.paths import data_root
-    from harness.train import train
+    from harness.core.paths import data_root
+    from harness.training.trainer import train
 
     summary = train(args.recipe, args.out, data_root=data_root(args.data_dir), device=args.device,
                     resume=not args.restart, progress=not args.no_progress)
@@ -317,7 +317,8 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from harness.benchmark import generate, load_spec
+    from harness.generate.run import generate
+    from harness.data.spec import load_spec
 
     spec = load_spec(args.spec) if args.spec else None
     checked = generate(args.out, size=args.size, spec=spec, data_root=args.data_dir, processes=args.processes,
@@ -344,7 +345,8 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from harness.benchmark import load_spec, verify
+    from harness.data.spec import load_spec
+    from harness.data.benchmark import verify
 
     report = verify(args.folder, spec=load_spec(args.spec) if args.spec else None)
     print(f"OK: {report.n_files} files verified, benchmark hash {report.benchmark_hash}")
@@ -362,7 +364,7 @@ def add_audit(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from harness.benchmark import audit
+    from harness.generate.audit import audit
 
     rows = audit(args.folder, args.out, per_cell=args.per_cell, seed=args.seed)
     print(f"wrote {rows} rows to {args.out}")
@@ -409,7 +411,7 @@ def add_attack(sub: argparse._SubParsersAction) -> None:
 
 def cmd_attack(args: argparse.Namespace) -> int:
     from attacks.adaptive import AttackSettings
-    from harness.attack import AttackConfig, merge_into_record, run_attack, summary_table
+    from harness.scoring.attack import AttackConfig, merge_into_record, run_attack, summary_table
 
     if args.threads:
         import torch

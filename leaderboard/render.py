@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import LANGUAGES
-from harness.errors import HarnessError
-from harness.record import load_record
+from harness.core.errors import HarnessError
+from harness.core.record import load_record
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """A submission name (use `fullmatch`): also what keeps temporary `.NAME.xxxx.tmp` folders,

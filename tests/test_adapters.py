@@ -6,14 +6,15 @@ import json
 import shutil
 from pathlib import Path
 
+from adapters import precision
 import numpy as np
 import pytest
 
-from adapters import hf
+from adapters import checkpoints
 from adapters.hf import HFAdapter
 from adapters.labels import from_config, parse_override
-from harness.data import load_local
-from harness.errors import ModelError
+from harness.data.xnli import load_local
+from harness.core.errors import ModelError
 from tiny_models import build_checkpoint, permuted_copy
 
 
@@ -120,7 +121,7 @@ def test_missing_checkpoint_and_hub_path(tmp_path: Path, tiny_bert: Path, monkey
     snapshot = tmp_path / "hub" / "models--me--tiny" / "snapshots" / ("c0ffee" * 6 + "beef")
     shutil.copytree(tiny_bert, snapshot)
     asked = []
-    monkeypatch.setattr(hf, "hub_snapshot_download", lambda repo, rev: asked.append((repo, rev)) or str(snapshot))
+    monkeypatch.setattr(checkpoints, "hub_snapshot_download", lambda repo, rev: asked.append((repo, rev)) or str(snapshot))
     adapter = HFAdapter.load("me/tiny", revision="main")
     assert asked == [("me/tiny", "main")]
     assert adapter.identity()["revision"] == snapshot.name and adapter.identity()["id"] == "me/tiny"
@@ -128,24 +129,24 @@ def test_missing_checkpoint_and_hub_path(tmp_path: Path, tiny_bert: Path, monkey
     def offline(repo: str, rev: str | None) -> str:
         raise OSError("offline")
 
-    monkeypatch.setattr(hf, "hub_snapshot_download", offline)
+    monkeypatch.setattr(checkpoints, "hub_snapshot_download", offline)
     with pytest.raises(ModelError, match="cannot load 'me/other' from the Hugging Face hub"):
         HFAdapter.load("me/other")
 
 
 def test_weights_hash_names_the_bytes(tiny_xlmr: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(tiny_xlmr, tmp_path / "copy")
-    assert hf.weights_sha256(copy) == hf.weights_sha256(tiny_xlmr)
+    assert checkpoints.weights_sha256(copy) == checkpoints.weights_sha256(tiny_xlmr)
     permuted = permuted_copy(tiny_xlmr, tmp_path / "perm", (1, 0, 2))
-    assert hf.weights_sha256(permuted) != hf.weights_sha256(tiny_xlmr)
+    assert checkpoints.weights_sha256(permuted) != checkpoints.weights_sha256(tiny_xlmr)
 
 
 def test_int8_quantisation_is_parity_checked(tiny_bert: Path, pairs: list[tuple[str, str]]) -> None:
     adapter = HFAdapter.load(str(tiny_bert))
-    parity = adapter.quantize_int8(pairs, min_agreement=0.0)
+    parity = precision.apply(adapter, "int8", pairs, min_agreement=0.0)
     identity = adapter.identity()
     assert identity["precision"] == "int8-dynamic"
     assert identity["quantization"]["label_agreement"] == parity["label_agreement"] and 0 <= parity["label_agreement"] <= 1
     strict = HFAdapter.load(str(tiny_bert))
     with pytest.raises(ModelError, match="int8 quantisation changes"):
-        strict.quantize_int8(pairs, min_agreement=1.01)
+        precision.apply(strict, "int8", pairs, min_agreement=1.01)

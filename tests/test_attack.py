@@ -24,7 +24,7 @@ import pytest
 
 from attacks import charnoise
 from attacks.textattack_compat import textattack_available
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 
 pytestmark = [
     pytest.mark.skipif(not textattack_available() and not os.environ.get("XNLI_ROBUST_REQUIRE_TEXTATTACK"),
@@ -61,7 +61,7 @@ def adapter(attackable_xlmr: Path):  # type: ignore[no-untyped-def]
 def run(tmp: Path, model: Path, adapter: Any, encoder: Any, recipe: str, languages: tuple[str, ...],
         n: int = N_ITEMS, **settings: Any) -> dict[str, Any]:
     from attacks.adaptive import AttackSettings
-    from harness.attack import AttackConfig, run_attack
+    from harness.scoring.attack import AttackConfig, run_attack
 
     cfg = AttackConfig(model=str(model), settings=AttackSettings(recipe=recipe, query_budget=BUDGET, **settings),
                        out=tmp, languages=languages, n_items=n, adapter=adapter, encoder=encoder, progress=False)
@@ -108,8 +108,8 @@ def test_summary_matches_textattack_metrics(attackable_xlmr: Path, adapter: Any,
 
     from attacks import ta_parts
     from attacks.adaptive import AttackSettings, build_attack
-    from harness.attack import result_record, select_items, summarise
-    from harness.data import load_local
+    from harness.scoring.attack import result_record, select_items, summarise
+    from harness.data.xnli import load_local
 
     items = select_items(load_local(data_root / "xnli", "test", ["hi"])["hi"], 6, seed=0)
     attack = build_attack(AttackSettings("charnoise", query_budget=BUDGET), "hi", adapter, data_root, e5_encoder)
@@ -239,7 +239,7 @@ def test_attacked_text_uses_the_language_segmentation() -> None:
 
 def test_resume_after_interruption_gives_identical_examples(tmp_path: Path, attackable_xlmr: Path, adapter: Any,
                                                            e5_encoder: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import attack as attack_module
+    from harness.scoring import attack as attack_module
 
     whole = tmp_path / "whole"
     run(whole, attackable_xlmr, adapter, e5_encoder, "charnoise", ("ar",), n=6)
@@ -267,7 +267,7 @@ def test_a_new_process_resumes_without_attacking_again(tmp_path: Path, attackabl
                                                        e5_encoder: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same checkpoint loaded again (other load time, as in a new process) finds its folder."""
     from adapters import load_adapter
-    from harness import attack as attack_module
+    from harness.scoring import attack as attack_module
 
     first = run(tmp_path, attackable_xlmr, adapter, e5_encoder, "charnoise", ("hi",), n=2)
     written = {name: (tmp_path / name).read_bytes() for name in ("attack.json", "summary.json", "hi.jsonl")}
@@ -303,7 +303,7 @@ def test_an_attack_can_be_extended_with_more_languages(tmp_path: Path, attackabl
 def test_missing_resources_fail_before_anything_runs(tmp_path: Path, attackable_xlmr: Path, data_root: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from attacks.adaptive import AttackSettings
-    from harness.attack import AttackConfig, run_attack
+    from harness.scoring.attack import AttackConfig, run_attack
 
     class Untouchable:
         def predict(self, pairs: Any) -> Any:
@@ -339,7 +339,7 @@ def test_no_network_connection_is_attempted(tmp_path: Path, attackable_xlmr: Pat
 
 def test_cli_attack_adds_an_under_attack_column(tmp_path: Path, attackable_xlmr: Path, e5_encoder: Any,
                                                 monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from harness import attack as attack_module
+    from harness.scoring import attack as attack_module
     from harness.cli import main
     from leaderboard.submit import regenerate, submit
 
@@ -363,7 +363,7 @@ def test_cli_attack_adds_an_under_attack_column(tmp_path: Path, attackable_xlmr:
 
 def test_record_of_another_model_is_refused(tmp_path: Path, attackable_xlmr: Path, tiny_xlmr: Path,
                                             adapter: Any, e5_encoder: Any) -> None:
-    from harness.attack import merge_into_record
+    from harness.scoring.attack import merge_into_record
     from harness.cli import main
 
     assert main(["bench", str(tiny_xlmr), "--out", str(tmp_path / "bench"), "--languages", "en",
@@ -392,7 +392,7 @@ def test_compare_two_attacks_item_by_item(charnoise_run: tuple[Path, dict[str, A
     out = capsys.readouterr().out
     th = next(line for line in out.splitlines() if line.startswith("| th"))
     assert f"{'+' if was_robust else '-'}{100 / N_ITEMS:.1f}" in th
-    from harness.attack import compare_attacks
+    from harness.scoring.attack import compare_attacks
 
     report = compare_attacks(folder, copy)
     assert (report["languages"]["th"]["only_a"], report["languages"]["th"]["only_b"]) == ((1, 0) if was_robust else (0, 1))

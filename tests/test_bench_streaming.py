@@ -20,10 +20,10 @@ import pytest
 from conftest import generate_small_benchmark
 
 from harness import LABELS
-import harness.bench as bench_module
-from harness.bench import BenchConfig, run, score_set
-from harness.benchmark import Benchmark, load_benchmark
-from harness.robustness import ABSENT, LabelArray, summarise
+import harness.scoring.bench as bench_module
+from harness.scoring.bench import BenchConfig, run, score_set
+from harness.data.benchmark import Benchmark, load_benchmark
+from harness.metrics.robustness import ABSENT, LabelArray, summarise
 
 
 @pytest.fixture(scope="module")

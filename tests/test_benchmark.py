@@ -25,14 +25,15 @@ import pytest
 
 from attacks.base import NOT_APPLICABLE, SEVERITIES
 from harness import LABELS, LANGUAGES
-from harness.benchmark import (
-    MANIFEST, PARTIAL_SUFFIX, PROGRESS, BenchmarkSpec, SizeSpec, audit, generate, load_benchmark,
-    load_spec, parse_spec, select_items, spec_units, verify,
-)
-from harness.data import load_local
-from harness.errors import DataError, IntegrityError
-from harness.examples import NLIExample
-from harness.hashing import sha256_file
+from harness.data.benchmark import MANIFEST, PARTIAL_SUFFIX, PROGRESS, load_benchmark, verify
+from harness.data.spec import BenchmarkSpec, SizeSpec, load_spec, parse_spec, spec_units
+from harness.generate.audit import audit
+from harness.generate.run import generate
+from harness.generate.select import select_items
+from harness.data.xnli import load_local
+from harness.core.errors import DataError, IntegrityError
+from harness.core.examples import NLIExample
+from harness.core.hashing import sha256_file
 
 FAKE_LANGUAGES = ["en", "fr", "th"]
 FAIL_ON_ENV = "XNLI_ROBUST_TEST_FAIL_ON"
@@ -422,7 +423,7 @@ def test_consistently_altered_benchmark_fails_against_the_spec_hash(copy: Path, 
 
 
 def test_similarity_sidecars_are_verified_but_not_part_of_the_identity(copy: Path, reference: Path) -> None:
-    from harness.benchmark import benchmark_hash
+    from harness.data.benchmark import benchmark_hash
 
     manifest = json.loads((copy / MANIFEST).read_text(encoding="utf-8"))
     files = dict(manifest["files"])
@@ -505,7 +506,7 @@ _KILL_SCRIPT = """
 import sys
 sys.path[:0] = [{tests!r}]
 from test_benchmark import fake_build, FakeScorer, fake_spec
-from harness.benchmark import generate
+from harness.generate.run import generate
 generate({out!r}, spec=fake_spec(), data_root={root!r}, processes=2, builder=fake_build,
          scorer_factory=FakeScorer, progress=False)
 """

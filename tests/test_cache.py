@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from adapters.hf import HFAdapter
-from harness.cache import CachedAdapter
+from adapters.cache import CachedAdapter
 from harness.cli import main
-from harness.data import load_local
+from harness.data.xnli import load_local
 from tiny_models import permuted_copy
 
 
@@ -78,7 +78,7 @@ def test_bench_with_cache_matches_plain_run(tiny_bert: Path, tmp_path: Path, dat
 
 def test_seeded_answers_are_served_and_checksummed(tiny_bert: Path, tmp_path: Path, pairs: list[tuple[str, str]]) -> None:
     """`seed` (used by leaderboard/rescore.py) stores rows a later predict serves as hits."""
-    from harness.cache import pair_key
+    from adapters.cache import pair_key
 
     known = HFAdapter.load(str(tiny_bert)).predict(pairs[:5])
     cached = CachedAdapter(HFAdapter.load(str(tiny_bert)), tmp_path / "c.sqlite")

@@ -29,7 +29,7 @@ from attacks.charnoise import (
 )
 from attacks.text import graphemes
 from harness import LANGUAGES
-from harness.examples import NLIExample
+from harness.core.examples import NLIExample
 
 SEED = 13
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.record import load_record
+from harness.core.record import load_record
 
 
 def test_help_is_fast_and_lists_only_working_commands() -> None:
@@ -31,7 +31,7 @@ def test_bench_submit_leaderboard(tmp_path: Path, tiny_xlmr: Path, data_root: Pa
     record = load_record(out / "result.json")  # validates against the schema
     assert record["data"]["n_items"] == {lang: 6 for lang in record["data"]["languages"]}
     assert len(record["data"]["languages"]) == 15
-    assert record["data"]["files"]["xnli/dev-th.tsv.gz"] == __import__("harness.hashing").hashing.sha256_file(data_root / "xnli" / "dev-th.tsv.gz")
+    assert record["data"]["files"]["xnli/dev-th.tsv.gz"] == __import__("harness.core.hashing").core.hashing.sha256_file(data_root / "xnli" / "dev-th.tsv.gz")
     assert record["training"] == {"regime": "stilts", "intermediate_tasks": ["anli", "qqp"], "recipe": None, "recipe_sha256": None}
     en = record["results"]["clean"]["per_language"]["en"]
     assert isinstance(en["accuracy"], float) and en["ci_low"] <= en["accuracy"] <= en["ci_high"]
@@ -95,12 +95,12 @@ def test_console_script_runs(tmp_path: Path, tiny_bert: Path, data_root: Path) -
 
 def test_bench_without_a_model_is_the_reference_main_job(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`xnli-robust bench` alone: the direct reference adapter on the lite benchmark, generated once."""
-    import harness.benchmark
+    import harness.generate.run
     import harness.cli as cli
 
     generated: list[Path] = []
     monkeypatch.setattr(cli, "DEFAULT_BENCHMARK", tmp_path / "lite")
-    monkeypatch.setattr(harness.benchmark, "generate", lambda out, **kw: generated.append(out))
+    monkeypatch.setattr(harness.generate.run, "generate", lambda out, **kw: generated.append(out))
     args = cli.parser().parse_args(["bench", "--no-progress"])
     cli._default_job(args)
     assert args.model == str(cli.DEFAULT_MODEL) and Path(args.recipe).name == "recipe.yaml"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.hashing import sha256_text
+from harness.core.hashing import sha256_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +20,7 @@ from attacks import codeswitch as cs
 from attacks.base import NOT_APPLICABLE, Perturbation, derive_rng
 from attacks.text import words
 from harness import LANGUAGES
-from harness.examples import NLIExample
+from harness.core.examples import NLIExample
 
 SEED = 13
 

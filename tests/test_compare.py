@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.compare import compare, mcnemar_p, render
-from harness.hashing import sha256_file
+from harness.metrics.compare import compare, mcnemar_p, render
+from harness.core.hashing import sha256_file
 from test_leaderboard import _record
 
 

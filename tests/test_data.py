@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness import LANGUAGES
-from harness.data import check_parallel, load_custom, load_local, load_xnli10
-from harness.errors import DataError
+from harness.data.xnli import check_parallel, load_custom, load_local, load_xnli10
+from harness.core.errors import DataError
 
 
 def test_local_mirror_all_languages_parallel(data_root: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from conftest import generate_small_benchmark
 
 from harness.cli import main
-from harness.hashing import sha256_file
+from harness.core.hashing import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -173,7 +173,7 @@ def test_leaderboard_lists_only_stored_records_that_verify(scored: Path, small_b
 
 def test_reference_submissions_verify() -> None:
     """The committed records recompute exactly from their predictions (render-time check)."""
-    from harness.record import load_record
+    from harness.core.record import load_record
     from leaderboard.verify import verify_stored
 
     folders = sorted(p.parent for p in (REPO / "submissions").glob("*/result.json"))
@@ -282,7 +282,7 @@ def test_longest_name_is_accepted(scored: Path, small_benchmark: Path, tmp_path:
 # ---- 6. ordinary permissions ---------------------------------------------------------------------
 
 def test_atomic_writes_respect_the_umask(tmp_path: Path) -> None:
-    from harness.atomic import atomic_dir, atomic_write_json, atomic_write_text
+    from harness.core.atomic import atomic_dir, atomic_write_json, atomic_write_text
 
     old = os.umask(0o022)
     try:
@@ -386,7 +386,7 @@ def test_unreadable_data_folder(tiny_bert: Path, data_root: Path, tmp_path: Path
 def test_named_data_root_without_xnli_is_an_error(kind: str, tiny_bert: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from harness import sources
+    from harness.data import sources
 
     def no_download(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a named data root must never fall through to a download")
@@ -429,7 +429,7 @@ def test_corrupt_prediction_caches_are_rebuilt_or_refused_row_by_row(tiny_bert: 
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
     import sqlite3
 
-    from harness.cache import TABLE, row_digest
+    from adapters.cache import TABLE, row_digest
 
     plain = tmp_path / "plain"
     assert main(_bench(tiny_bert, plain, "--data-dir", str(data_root), "--no-cache")) == 0
@@ -508,7 +508,7 @@ def test_unpinned_benchmark_is_scored_only_on_request(small_benchmark: Path, tin
 
 KILL_DURING_BENCH = """
 import os, signal, sys
-import harness.bench as bench
+import harness.scoring.bench as bench
 def killed(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)  # no cleanup runs: a real kill
 bench.write_predictions = killed
@@ -534,7 +534,7 @@ def test_a_killed_bench_leaves_a_temp_folder_the_next_run_removes(tiny_bert: Pat
 
 
 def test_a_replace_killed_between_its_renames_leaves_the_old_folder(tmp_path: Path) -> None:
-    from harness.atomic import atomic_dir
+    from harness.core.atomic import atomic_dir
 
     target = tmp_path / "out"
     with atomic_dir(target) as tmp:

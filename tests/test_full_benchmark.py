@@ -20,10 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import benchmark as B
-from harness.hashing import sha256_json
+from harness.data.benchmark import benchmark_hash
+from harness.data.spec import SPEC_DIR, Unit, load_spec, spec_units
+from harness.generate.run import _default_builder, _load_items
+from harness.generate.similarity import _default_scorer_factory
+from harness.generate.task import UnitTask
+from harness.generate.worker import run_unit
+from harness.core.hashing import sha256_json
 
-FILES = Path(B.__file__).parent / "specs" / "xnli-robust-v1-full.files.json"
+FILES = SPEC_DIR / "xnli-robust-v1-full.files.json"
 
 
 def _file_map() -> dict[str, str]:
@@ -31,28 +36,28 @@ def _file_map() -> dict[str, str]:
 
 
 def test_file_map_hashes_to_the_pinned_full_hash() -> None:
-    spec = B.load_spec(B.SPEC_DIR / "xnli-robust-v1.yaml")
+    spec = load_spec(SPEC_DIR / "xnli-robust-v1.yaml")
     assert spec.expected_hashes.get("full"), "the spec must pin the full hash"
     files = _file_map()
     assert sha256_json(files) == spec.expected_hashes["full"]
-    assert B.benchmark_hash({rel: {"sha256": sha} for rel, sha in files.items()}) == spec.expected_hashes["full"]
+    assert benchmark_hash({rel: {"sha256": sha} for rel, sha in files.items()}) == spec.expected_hashes["full"]
 
 
 def test_file_map_covers_exactly_the_spec() -> None:
-    spec = B.load_spec(B.SPEC_DIR / "xnli-robust-v1.yaml")
-    expected = {f"clean/{lang}.jsonl" for lang in spec.languages} | {u.relpath for u in B.spec_units(spec)}
+    spec = load_spec(SPEC_DIR / "xnli-robust-v1.yaml")
+    expected = {f"clean/{lang}.jsonl" for lang in spec.languages} | {u.relpath for u in spec_units(spec)}
     assert set(_file_map()) == expected
 
 
 @pytest.mark.slow
 def test_one_full_unit_regenerated_on_cpu_matches(data_root: Path, tmp_path: Path) -> None:
     """char_noise/low/sw over all 5,010 items, e5 filter on this CPU: same bytes as the pinned file."""
-    spec = B.load_spec(B.SPEC_DIR / "xnli-robust-v1.yaml")
-    data, _ = B._load_items(spec, spec.size("full"), data_root)
-    unit = B.Unit("char_noise", "low", "sw")
-    task = B.UnitTask(unit, tuple(data["sw"]), spec.seed, spec.families["char_noise"].similarity, str(data_root),
-                      str(tmp_path), B._default_builder, B._default_scorer_factory, {})
-    entry = B.run_unit(task)
+    spec = load_spec(SPEC_DIR / "xnli-robust-v1.yaml")
+    data, _ = _load_items(spec, spec.size("full"), data_root)
+    unit = Unit("char_noise", "low", "sw")
+    task = UnitTask(unit, tuple(data["sw"]), spec.seed, spec.families["char_noise"].similarity, str(data_root),
+                      str(tmp_path), _default_builder, _default_scorer_factory, {})
+    entry = run_unit(task)
     produced = (tmp_path / unit.relpath).read_bytes()
     assert entry["stats"]["n_items"] == 5010
     assert hashlib.sha256(produced).hexdigest() == _file_map()[unit.relpath]

@@ -16,16 +16,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from attacks.similarity import SimilarityFilter
-from harness.benchmark import (
-    EXACT_MARGIN,
-    SIMILARITY_DECIMALS,
-    CpuCheckedFilter,
-    _exact_near_threshold,
-    DeviceScorerFactory,
-    generate,
-    parse_spec,
-)
-from harness.data import load_local
+from harness.generate.similarity import EXACT_MARGIN, CpuCheckedFilter, _exact_near_threshold, DeviceScorerFactory
+from harness.data.benchmark import SIMILARITY_DECIMALS
+from harness.generate.run import generate
+from harness.data.spec import parse_spec
+from harness.data.xnli import load_local
 
 BOUNDARY = 0.9 - 0.5 * 10 ** -SIMILARITY_DECIMALS
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import DataError, IntegrityError
-from harness.record import validate
+from harness.core.errors import DataError, IntegrityError
+from harness.core.record import validate
 from leaderboard import submit as submit_mod
 from leaderboard.render import render
 
@@ -51,7 +51,7 @@ def test_schema_rejects_strings_for_numbers() -> None:
 def test_interrupted_submit_leaves_everything_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gzip
 
-    from harness.hashing import sha256_file
+    from harness.core.hashing import sha256_file
 
     run = tmp_path / "run"
     run.mkdir()

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.benchmark import generate, load_spec, verify
-from harness.errors import IntegrityError
+from harness.generate.run import generate
+from harness.data.spec import load_spec
+from harness.data.benchmark import verify
+from harness.core.errors import IntegrityError
 
 pytestmark = pytest.mark.slow
 

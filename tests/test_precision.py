@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from adapters import precision
 import numpy as np
 import pytest
 
 from adapters.hf import HFAdapter
 from harness.cli import main
-from harness.data import load_local
-from harness.errors import DataError, ModelError
+from harness.data.xnli import load_local
+from harness.core.errors import DataError, ModelError
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def test_bf16_is_parity_checked_and_recorded(arch: str, tiny_xlmr: Path, tiny_be
 
     adapter = HFAdapter.load(str(tiny_xlmr if arch == "xlmr" else tiny_bert))
     fp32 = adapter.predict(pairs)
-    parity = adapter.cast_bf16(pairs, min_agreement=0.0)
+    parity = precision.apply(adapter, "bf16", pairs, min_agreement=0.0)
     assert next(adapter.model.parameters()).dtype == torch.bfloat16
     bf16 = adapter.predict(pairs)
     assert bf16.dtype == np.float32 and np.allclose(bf16.sum(axis=1), 1, atol=1e-5)
@@ -44,7 +45,7 @@ def test_refused_bf16_leaves_the_fp32_model(tiny_bert: Path, pairs: list[tuple[s
     adapter = HFAdapter.load(str(tiny_bert))
     before = adapter.predict(pairs)
     with pytest.raises(ModelError, match="bf16 changes"):
-        adapter.cast_bf16(pairs, min_agreement=1.01)
+        precision.apply(adapter, "bf16", pairs, min_agreement=1.01)
     assert next(adapter.model.parameters()).dtype == torch.float32
     assert adapter.identity()["precision"] == "float32"
     np.testing.assert_array_equal(adapter.predict(pairs), before)
@@ -52,7 +53,7 @@ def test_refused_bf16_leaves_the_fp32_model(tiny_bert: Path, pairs: list[tuple[s
 
 def test_parity_items_are_not_counted_as_scored(tiny_bert: Path, pairs: list[tuple[str, str]]) -> None:
     adapter = HFAdapter.load(str(tiny_bert))
-    adapter.cast_bf16(pairs, min_agreement=0.0)
+    precision.apply(adapter, "bf16", pairs, min_agreement=0.0)
     assert adapter.stats["pairs"] == 0
     adapter.predict(pairs[:5])
     assert adapter.stats["pairs"] == 5
@@ -62,7 +63,7 @@ def test_int8_keeps_narrowing_layers_in_fp32(tiny_bert: Path, pairs: list[tuple[
     import torch
 
     adapter = HFAdapter.load(str(tiny_bert))
-    adapter.quantize_int8(pairs, min_agreement=0.0)
+    precision.apply(adapter, "int8", pairs, min_agreement=0.0)
     kept = adapter.identity()["quantization"]["kept_fp32"]
     assert "classifier" in kept and "bert.encoder.layer.0.output.dense" in kept
     assert "bert.encoder.layer.0.attention.self.query" not in kept
@@ -71,7 +72,7 @@ def test_int8_keeps_narrowing_layers_in_fp32(tiny_bert: Path, pairs: list[tuple[
     assert type(modules["bert.encoder.layer.0.output.dense"]) is torch.nn.Linear
     assert type(modules["bert.encoder.layer.0.attention.self.query"]) is not torch.nn.Linear
     with pytest.raises(ModelError, match="already int8"):
-        adapter.cast_bf16(pairs)
+        precision.apply(adapter, "bf16", pairs)
 
 
 def test_bench_dtype_bf16_is_in_the_record(tmp_path: Path, tiny_bert: Path, data_root: Path) -> None:
@@ -93,7 +94,7 @@ def test_bench_refuses_int8_with_bf16(tmp_path: Path, tiny_bert: Path, data_root
 
 
 def test_bad_precision_options_are_refused_before_anything_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.bench as bench
+    import harness.scoring.bench as bench
 
     def must_not_run(*_: object) -> None:
         raise AssertionError("read before the options were checked")
@@ -110,11 +111,11 @@ def test_bad_precision_options_are_refused_before_anything_is_read(tmp_path: Pat
 def test_onnxruntime_matches_torch_and_is_recorded(arch: str, tiny_xlmr: Path, tiny_bert: Path, tmp_path: Path,
                                                    pairs: list[tuple[str, str]]) -> None:
     """Exported once into the cache folder, run by ONNX Runtime: same probabilities as torch fp32."""
-    from adapters.hf import OrtModel
+    from adapters.precision import OrtModel
 
     adapter = HFAdapter.load(str(tiny_xlmr if arch == "xlmr" else tiny_bert), batch_size=8)
     torch_probs = adapter.predict(pairs)
-    parity = adapter.use_onnxruntime(pairs, cache_dir=tmp_path)
+    parity = precision.apply(adapter, "onnxruntime", pairs, cache_dir=tmp_path)
     assert isinstance(adapter.model, OrtModel)
     ort_probs = adapter.predict(pairs)
     np.testing.assert_allclose(ort_probs, torch_probs, atol=1e-5)
@@ -124,11 +125,11 @@ def test_onnxruntime_matches_torch_and_is_recorded(arch: str, tiny_xlmr: Path, t
     files = list(tmp_path.glob("*.onnx"))
     assert len(files) == 1 and not list(tmp_path.glob(".*.tmp"))
     again = HFAdapter.load(str(tiny_xlmr if arch == "xlmr" else tiny_bert), batch_size=3)
-    again.use_onnxruntime(pairs, cache_dir=tmp_path)  # reuses the exported file
+    precision.apply(again, "onnxruntime", pairs, cache_dir=tmp_path)  # reuses the exported file
     assert list(tmp_path.glob("*.onnx")) == files
     np.testing.assert_allclose(again.predict(pairs), ort_probs, atol=1e-6)  # other batch size, same answers
     with pytest.raises(ModelError, match="already float32-onnxruntime"):
-        adapter.cast_bf16(pairs)
+        precision.apply(adapter, "bf16", pairs)
 
 
 def test_a_failed_onnx_export_leaves_nothing_in_the_cache(tiny_bert: Path, tmp_path: Path, pairs: list[tuple[str, str]],
@@ -143,7 +144,7 @@ def test_a_failed_onnx_export_leaves_nothing_in_the_cache(tiny_bert: Path, tmp_p
     before = adapter.predict(pairs)
     monkeypatch.setattr(torch.onnx, "export", broken_export)
     with pytest.raises(KeyboardInterrupt):
-        adapter.use_onnxruntime(pairs, cache_dir=tmp_path)
+        precision.apply(adapter, "onnxruntime", pairs, cache_dir=tmp_path)
     assert not list(tmp_path.iterdir()), "no file, complete or partial, under the cache key"
     assert not adapter.model.training and adapter.info.get("precision") is None
     np.testing.assert_array_equal(adapter.predict(pairs), before)
@@ -162,3 +163,50 @@ def test_bench_runtime_onnxruntime_is_in_the_record_and_the_cache_key(tmp_path: 
     assert ort_rec["inference"]["cache"]["hits"] == 0 and torch_rec["inference"]["cache"]["misses"] == 8  # never served torch answers
     assert ort_rec["results"]["clean"]["per_language"] == torch_rec["results"]["clean"]["per_language"]
     assert main(["bench", *common, "--runtime", "onnxruntime", "--dtype", "bf16", "--out", str(tmp_path / "x")]) == 2
+
+
+class _Clock:
+    """A timer where every fp32 pass takes 1 s and every bf16 pass `bf16_seconds`."""
+
+    def __init__(self, adapter: HFAdapter, bf16_seconds: float) -> None:
+        self.adapter, self.bf16_seconds, self.now = adapter, bf16_seconds, 0.0
+        self.started: float | None = None
+
+    def __call__(self) -> float:
+        import torch
+
+        if self.started is None:
+            self.started = self.now
+        else:
+            bf16 = next(self.adapter.model.parameters()).dtype == torch.bfloat16
+            self.now += self.bf16_seconds if bf16 else 1.0
+            self.started = None
+        return self.now
+
+
+def test_bf16_slower_than_fp32_on_the_cpu_is_refused_with_the_measurement(tiny_bert: Path,
+                                                                          pairs: list[tuple[str, str]]) -> None:
+    adapter = HFAdapter.load(str(tiny_bert))
+    with pytest.raises(ModelError, match=r"slower than fp32 on this machine: 10.7 vs 64.0 pairs/s \(0.167x\) measured on 64 pairs") as info:
+        precision.apply(adapter, "bf16", pairs * 4, min_agreement=0.0, timer=_Clock(adapter, 6.0))
+    assert "pairs/s" in str(info.value) and "Score in fp32" in str(info.value)
+    assert adapter.identity()["precision"] == "float32"  # refused: the fp32 model stays
+    ok = precision.apply(adapter, "bf16", pairs * 4, min_agreement=0.0, timer=_Clock(adapter, 0.5))
+    assert ok["label_agreement"] >= 0.0 and adapter.identity()["precision"] == "bfloat16"
+
+
+def test_too_short_a_timing_decides_nothing(tiny_bert: Path, pairs: list[tuple[str, str]]) -> None:
+    adapter = HFAdapter.load(str(tiny_bert))
+    cast = adapter.model
+    assert precision.check_not_slower(adapter, cast, pairs, "--dtype bf16", timer=lambda: 0.0)["skipped"]
+
+
+def test_a_backend_without_a_precision_is_refused_by_name() -> None:
+    class Plain:
+        def identity(self) -> dict[str, str]:
+            return {"adapter": "plain"}
+
+    with pytest.raises(ModelError, match="the plain adapter does not offer bf16"):
+        precision.apply(Plain(), "bf16", [])
+    with pytest.raises(DataError, match="Did you mean: bf16"):
+        precision.apply(Plain(), "bf61", [])

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.record import load_record
+from harness.core.record import load_record
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = sorted(p.parent for p in (REPO / "submissions").glob("*/result.json"))
@@ -48,7 +48,7 @@ def test_records_are_real_and_above_chance(folder: Path) -> None:
 @pytest.mark.parametrize("name", ["direct-e5small-s1", "stilts-socialiqa-e5small-s1", "stilts-mix-e5small-s1"])
 def test_rescoring_on_cpu_reproduces_the_record(data_root: Path, name: str) -> None:
     from adapters.hf import HFAdapter
-    from harness.data import load_local
+    from harness.data.xnli import load_local
 
     folder = REPO / "submissions" / name
     record = load_record(folder / "result.json")

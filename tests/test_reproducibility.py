@@ -25,8 +25,9 @@ from attacks import translation as tr
 from attacks.base import derive_rng
 from attacks.registry import FAMILIES, build
 from attacks.translation import ApertiumEngine, CachedEngine
-from harness.benchmark import generate, parse_spec
-from harness.data import load_local
+from harness.generate.run import generate
+from harness.data.spec import parse_spec
+from harness.data.xnli import load_local
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -156,8 +157,9 @@ KERNEL_SCRIPT = r"""
 import json, sys, torch
 from pathlib import Path
 from attacks.similarity import SentenceEncoder, SimilarityFilter
-from harness.benchmark import generate, parse_spec
-from harness.data import load_local
+from harness.generate.run import generate
+from harness.data.spec import parse_spec
+from harness.data.xnli import load_local
 from attacks.charnoise import noise_text
 import random
 model_dir, data_root, out = sys.argv[1:4]
@@ -243,23 +245,27 @@ def test_a_failed_verification_names_files_causes_and_options(tmp_path: Path, da
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from conftest import generate_small_benchmark
 
-    from harness import benchmark as B
-    from harness.errors import IntegrityError
+    from harness.data.benchmark import read_manifest, verify
+    from harness.data.spec import parse_spec, pinned_files_path
+    from harness.generate.manifest import write_pinned_files
+    from harness.core.errors import IntegrityError
 
     folder = generate_small_benchmark(tmp_path / "bench", data_root, ["en", "de"], 6, seed=4)
-    manifest = B.read_manifest(folder)
-    monkeypatch.setattr(B, "SPEC_DIR", tmp_path)
-    spec = B.parse_spec({**manifest["spec"], "expected_hashes": {"tiny": "0" * 64}})
-    B.write_pinned_files(manifest, B.pinned_files_path(spec, "tiny"), note="test pin")
-    pin = json.loads(B.pinned_files_path(spec, "tiny").read_text(encoding="utf-8"))
+    manifest = read_manifest(folder)
+    import harness.data.spec
+
+    monkeypatch.setattr(harness.data.spec, "SPEC_DIR", tmp_path)
+    spec = parse_spec({**manifest["spec"], "expected_hashes": {"tiny": "0" * 64}})
+    write_pinned_files(manifest, pinned_files_path(spec, "tiny"), note="test pin")
+    pin = json.loads(pinned_files_path(spec, "tiny").read_text(encoding="utf-8"))
     assert pin["benchmark_hash"] == manifest["benchmark_hash"] and "premise" not in json.dumps(pin)
     changed = sorted(r for r in pin["files"] if not r.startswith("clean/"))  # 6 unit files
     for rel in changed:
         pin["files"][rel] = "f" * 64
     pin["engines"] = {"char_noise/low/de": {"apertium": "apertium -u;line-stream"}}
-    B.pinned_files_path(spec, "tiny").write_text(json.dumps(pin), encoding="utf-8")
+    pinned_files_path(spec, "tiny").write_text(json.dumps(pin), encoding="utf-8")
     with pytest.raises(IntegrityError) as err:
-        B.verify(folder, spec=spec)
+        verify(folder, spec=spec)
     message = str(err.value)
     assert f"{len(changed)} of {len(pin['files'])} files differ from the pin" in message
     assert all(rel in message for rel in changed[:5]) and "more" in message  # at most 5 named
@@ -269,13 +275,13 @@ def test_a_failed_verification_names_files_causes_and_options(tmp_path: Path, da
 
 
 def test_a_v1_folder_verifies_against_the_v1_spec() -> None:
-    from harness import benchmark as B
+    from harness.data.spec import committed_specs, load_spec, spec_for
 
-    specs = B.committed_specs()
+    specs = committed_specs()
     assert {("xnli-robust", "1"), ("xnli-robust", "1.1")} <= set(specs)
-    assert B.spec_for({"benchmark": {"name": "xnli-robust", "version": "1"}}).id == "xnli-robust-v1"
-    assert B.spec_for({"benchmark": {"name": "xnli-robust", "version": "1.1"}}).id == "xnli-robust-v1.1"
-    assert B.load_spec().id == "xnli-robust-v1.1"
+    assert spec_for({"benchmark": {"name": "xnli-robust", "version": "1"}}).id == "xnli-robust-v1"
+    assert spec_for({"benchmark": {"name": "xnli-robust", "version": "1.1"}}).id == "xnli-robust-v1.1"
+    assert load_spec().id == "xnli-robust-v1.1"
     assert "SUPERSEDED" in specs[("xnli-robust", "1")].read_text(encoding="utf-8")
 
 
@@ -296,7 +302,7 @@ def test_the_real_home_guard_sees_every_change(tmp_path: Path) -> None:
 def test_tests_run_with_a_temporary_home() -> None:
     from conftest import REAL_HOME, TEST_HOME
 
-    from harness.paths import cache_root
+    from harness.core.paths import cache_root
 
     assert Path.home() == TEST_HOME != REAL_HOME
     assert not str(cache_root()).startswith(str(REAL_HOME) + os.sep) or str(TEST_HOME).startswith(str(REAL_HOME))
@@ -307,15 +313,15 @@ def test_tests_run_with_a_temporary_home() -> None:
 def test_the_lite_pin_is_complete_and_consistent() -> None:
     """The committed per-file pin of v1.1 lite hashes to the spec's lite hash, covers exactly
     the spec's files and names the engine versions of every machine-translated unit."""
-    from harness import benchmark as B
-    from harness.hashing import sha256_json
+    from harness.data.spec import load_spec, read_pinned_files, spec_units
+    from harness.core.hashing import sha256_json
 
-    spec = B.load_spec()
-    pin = B.read_pinned_files(spec, "lite")
+    spec = load_spec()
+    pin = read_pinned_files(spec, "lite")
     assert pin is not None and spec.expected_hashes.get("lite")
     assert pin["benchmark_hash"] == spec.expected_hashes["lite"] == sha256_json(pin["files"])
-    expected = {f"clean/{lang}.jsonl" for lang in spec.languages} | {u.relpath for u in B.spec_units(spec)}
+    expected = {f"clean/{lang}.jsonl" for lang in spec.languages} | {u.relpath for u in spec_units(spec)}
     assert set(pin["files"]) == expected
-    translated = {u.key for u in B.spec_units(spec) if u.family == "back_translation"}
+    translated = {u.key for u in spec_units(spec) if u.family == "back_translation"}
     assert set(pin["engines"]) == translated
     assert all("null-flush-per-segment-1" in e["apertium"] for e in pin["engines"].values() if "apertium" in e)

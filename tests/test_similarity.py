@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from attacks.similarity import SentenceEncoder, SimilarityFilter, similarity
-from harness import basemodel
+from adapters import basemodel
 
 
 @pytest.fixture(scope="session")

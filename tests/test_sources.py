@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import sources
-from harness.errors import DataError, IntegrityError
-from harness.hashing import sha256_bytes
+from harness.data import sources
+from harness.core.errors import DataError, IntegrityError
+from harness.core.hashing import sha256_bytes
 from test_data import _xnli10
 
 
@@ -60,7 +60,7 @@ def test_hub_parquet_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from harness.data import load_local
+    from harness.data.xnli import load_local
 
     local = load_local(data_root / "xnli", "test", ["sw"])["sw"][:6]
     path = tmp_path / "sw.parquet"

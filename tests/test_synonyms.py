@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.hashing import sha256_text
+from harness.core.hashing import sha256_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +15,7 @@ from attacks.base import NOT_APPLICABLE, Perturbation, derive_rng
 from attacks.protected import is_protected
 from attacks.synonyms import RATES, build, edit_count, synonym_candidates
 from attacks.text import words
-from harness.examples import NLIExample, parse_label
+from harness.core.examples import NLIExample, parse_label
 
 # Pinned outputs at severity medium, seed 13 (rows of xnli/test-{lang}.tsv.gz, 0-based).
 # Eyeballed before pinning: WordNet synonyms are not always idiomatic (see the module

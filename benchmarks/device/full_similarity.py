@@ -51,12 +51,14 @@ SIZE = "full"
 def _unit_pairs(args: tuple[Any, Sequence[Any], int, str]) -> tuple[str, list[tuple[str, str]]]:
     """(original, perturbed) sentence pairs of one unit's candidates, as `generate` makes them."""
     from attacks.base import derive_rng
-    from harness import benchmark as B
+    from harness.generate.run import _default_builder
+    from harness.generate.task import UnitTask
+    from harness.generate.worker import _perturb_all
 
     unit, examples, seed, root = args
-    task = B.UnitTask(unit, tuple(examples), seed, None, root, "", B._default_builder, None, {})
-    perturbation = B._default_builder(unit.family, unit.severity, unit.language, Path(root))
-    candidates, _ = B._perturb_all(perturbation, task, derive_rng)
+    task = UnitTask(unit, tuple(examples), seed, None, root, "", _default_builder, None, {})
+    perturbation = _default_builder(unit.family, unit.severity, unit.language, Path(root))
+    candidates, _ = _perturb_all(perturbation, task, derive_rng)
     pairs = [(old, new) for orig, cand in candidates
              for old, new in ((orig.premise, cand.premise), (orig.hypothesis, cand.hypothesis)) if old != new]
     return unit.key, pairs
@@ -68,13 +70,14 @@ def _init(threads: int) -> None:
 
 
 def export(out: Path, processes: int) -> None:
-    from harness import benchmark as B
-    from harness.paths import data_root
+    from harness.data.spec import load_spec, spec_units
+    from harness.generate.run import _load_items
+    from harness.core.paths import data_root
 
-    spec = B.load_spec()
+    spec = load_spec()
     root = data_root(None)
-    data, _ = B._load_items(spec, spec.size(SIZE), root)
-    units = [u for u in B.spec_units(spec) if spec.families[u.family].similarity is not None]
+    data, _ = _load_items(spec, spec.size(SIZE), root)
+    units = [u for u in spec_units(spec) if spec.families[u.family].similarity is not None]
     jobs = [(u, data[u.language], spec.seed, str(root)) for u in units]
     started = time.perf_counter()
     pairs: set[tuple[str, str]] = set()
@@ -107,7 +110,7 @@ def _export_rows(out: Path, texts: list[str]) -> None:
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
-    from harness.basemodel import (
+    from adapters.basemodel import (
         _Q4_BLOCK_BYTES,
         _QK,
         ensure_base_model,
@@ -134,7 +137,7 @@ def compute(folder: Path, base: Path, out: Path, batch_size: int, device: str = 
     from safetensors.numpy import load_file, save_file
 
     from attacks.similarity import SentenceEncoder
-    from harness.basemodel import dequantize_q4_0
+    from adapters.basemodel import dequantize_q4_0
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -192,14 +195,14 @@ class TableFactory:
     cos_path: str
 
     def __call__(self, threshold: float) -> Any:
-        from harness.benchmark import CpuCheckedFilter
+        from harness.generate.similarity import CpuCheckedFilter
 
         return CpuCheckedFilter(threshold, "cpu", fast=TableLookup(self.sims_dir, self.cos_path))
 
 
 def check_against_lite(sims_dir: Path, cos_path: Path, lite: Path) -> dict[str, Any]:
     """GPU vs CPU on the lite items: the lite benchmark's side files hold the CPU's rounded minima."""
-    from harness.benchmark import SIMILARITY_DECIMALS
+    from harness.data.benchmark import SIMILARITY_DECIMALS
 
     table = TableLookup(str(sims_dir), str(cos_path)).table
     diffs, decisions, n = [], 0, 0
@@ -226,7 +229,8 @@ def check_against_lite(sims_dir: Path, cos_path: Path, lite: Path) -> dict[str, 
 
 
 def run_generate(sims_dir: Path, cos_path: Path, out: Path, processes: int, size: str = SIZE) -> None:
-    from harness.benchmark import generate, load_spec
+    from harness.generate.run import generate
+    from harness.data.spec import load_spec
 
     started = time.perf_counter()
     report = generate(out, size=size, processes=processes,

@@ -1,6 +1,6 @@
 """On the GPU machine: rebuild the base model folder from the bundle (see bundle.py).
 
-Tensors are dequantised by `harness.basemodel.dequantize_q4_0`, the function the local
+Tensors are dequantised by `adapters.basemodel.dequantize_q4_0`, the function the local
 converter uses, so they are bit-identical to the local `model.safetensors`; embedding rows
 not in the bundle are NaN.
 """
@@ -17,7 +17,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from harness.basemodel import dequantize_q4_0, hf_tensor_specs  # noqa: E402
+from adapters.basemodel import dequantize_q4_0, hf_tensor_specs  # noqa: E402
 
 
 def rebuild(bundle: Path, out: Path) -> Path:

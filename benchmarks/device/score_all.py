@@ -26,7 +26,8 @@ MODEL_FILES = ("adapter_config.json", "adapter_model.safetensors", "config.json"
 
 def patch(base: Path, base_sha256: str) -> None:
     from adapters import hf
-    from harness import basemodel, bench
+    from adapters import basemodel
+    from harness.scoring import bench
 
     bench.validate = lambda record, where="record": None  # no jsonschema there: `submit` validates here
 
@@ -55,7 +56,7 @@ def pack(root: Path, tarball: Path) -> None:
 
 
 def score(model: Path, recipe: Path, benchmark: Path, out: Path, device: str) -> dict:
-    from harness.bench import BenchConfig, run
+    from harness.scoring.bench import BenchConfig, run
 
     cfg = BenchConfig(model=str(model), out=out, benchmark=benchmark, device=device, batch_size=256,
                       recipe=str(recipe), cache=None, progress=False, overwrite=True)
@@ -82,7 +83,7 @@ def main() -> int:
         target = args.out / folder.name
         model = folder
         if needs_training:
-            from harness.train import train
+            from harness.training.trainer import train
 
             train(recipe, target / "model", data_root=args.data, device=args.device, progress=False)
             model = target / "model"

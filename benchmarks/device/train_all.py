@@ -40,8 +40,8 @@ def main() -> int:
     parser.add_argument("--tar", type=Path, required=True)
     parser.add_argument("recipes", nargs="+", type=Path)
     args = parser.parse_args()
-    from harness import basemodel
-    from harness.train import train
+    from adapters import basemodel
+    from harness.training.trainer import train
 
     basemodel.ensure_base_model = lambda model_dir=None: args.base  # type: ignore[assignment]
     args.out.mkdir(parents=True, exist_ok=True)

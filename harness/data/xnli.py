@@ -4,8 +4,8 @@ Four sources, one result type:
   (a) a folder of per-language files, `dev-xx.tsv[.gz]` / `test-xx.tsv[.gz]` (the XTREME layout
       that `../shared/data/xnli` mirrors);
   (b) the official XNLI-1.0 layout, `xnli.dev.tsv` / `xnli.test.tsv` with a header row
-      (downloaded and checksum-verified by `harness.sources` when missing);
-  (c) the Hugging Face hub dataset `facebook/xnli` (for online users; see `harness.sources`);
+      (downloaded and checksum-verified by `harness.data.sources` when missing);
+  (c) the Hugging Face hub dataset `facebook/xnli` (for online users; see `harness.data.sources`);
   (d) a custom JSONL or TSV file of premise/hypothesis/label(/language/id).
 
 TSV files are split on tabs by hand: XNLI texts contain quote characters that a CSV parser
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from harness import LANGUAGES
-from harness.errors import DataError
-from harness.examples import NLIExample, parse_label
+from harness.core.errors import DataError
+from harness.core.examples import NLIExample, parse_label
 
 SPLITS = ("dev", "test")
 

@@ -12,7 +12,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from harness.scoring import accuracy_with_ci
+from harness.metrics.accuracy import accuracy_with_ci
 
 Predictions = Mapping[str, Mapping[str, int]]  # language -> item id -> predicted label
 ABSENT = -1

@@ -21,17 +21,24 @@ import numpy as np
 
 import harness
 from harness import LABELS, LANGUAGES
-from harness.atomic import atomic_dir
-from harness.data import find_split_file, load_custom, load_local, load_xnli10
-from harness.distributed import Job, Scored
-from harness.errors import DataError, HarnessError
-from harness.examples import NLIExample
-from harness.hashing import sha256_file, sha256_json
-from harness.paths import check_output_folder, data_root, explicit_data_root
-from harness.record import git_state, hardware, validate
-from harness.scoring import accuracy_with_ci, macro_with_ci
+from harness.core.atomic import atomic_dir
+from harness.data.xnli import find_split_file, load_custom, load_local, load_xnli10
+from harness.scoring.distributed import Job, Scored
+from harness.core.errors import DataError, HarnessError
+from harness.core.examples import NLIExample
+from harness.core.hashing import sha256_file, sha256_json
+from harness.core.paths import check_output_folder, data_root, explicit_data_root
+from harness.core.registry import Registry
+from harness.core.record import git_state, hardware, validate
+from harness.metrics.accuracy import accuracy_with_ci, macro_with_ci
 
-SOURCES = ("auto", "local", "xnli10", "hub", "custom")
+SOURCES: Registry[str] = Registry("data source", {
+    "auto": "XNLI under the data root (XTREME files, then XNLI-1.0); with no data root named, the pinned XNLI-1.0 download",
+    "local": "XNLI files under the data root ($XNLI_ROBUST_DATA)",
+    "xnli10": "the official XNLI-1.0 archive (downloaded once, sha256-checked)",
+    "hub": "the Hugging Face dataset facebook/xnli",
+    "custom": "a JSONL/TSV file of premise, hypothesis, label (--data-file)",
+})
 CALIBRATION_ITEMS = 600
 PARITY_ITEMS = 300
 DTYPES = ("fp32", "bf16")
@@ -117,7 +124,7 @@ class EvalData:
 
 def load_benchmark_data(cfg: BenchConfig) -> EvalData:
     """Clean sets of a generated benchmark (verified unless told otherwise), perturbed ones lazily."""
-    from harness.benchmark import load_benchmark
+    from harness.data.benchmark import load_benchmark
 
     bench = load_benchmark(cfg.benchmark, verify_files=cfg.verify_benchmark)
     languages = [lang for lang in cfg.languages if lang in bench.languages]
@@ -203,8 +210,7 @@ def _check_named_root(root: Path, split: str) -> None:
 
 
 def _load_eval_data(cfg: BenchConfig) -> EvalData:
-    if cfg.source not in SOURCES:
-        raise DataError(f"unknown source {cfg.source!r} (expected one of {', '.join(SOURCES)})")
+    SOURCES.check(cfg.source)
     root = data_root(cfg.data_dir)
     if cfg.benchmark is not None:
         return load_benchmark_data(cfg)
@@ -227,12 +233,12 @@ def _load_eval_data(cfg: BenchConfig) -> EvalData:
     if source in ("auto", "xnli10"):
         folder = _xnli10_folder(root, cfg.split)
         if folder is None:
-            from harness.sources import ensure_xnli10
+            from harness.data.sources import ensure_xnli10
 
             folder = ensure_xnli10()
         path = folder / f"xnli.{cfg.split}.tsv"
         return EvalData("xnli10", load_xnli10(folder, cfg.split, cfg.languages), {path.name: sha256_file(path)})
-    from harness.sources import load_hub
+    from harness.data.sources import load_hub
 
     examples, files = load_hub(cfg.split, list(cfg.languages), revision=cfg.hub_revision)
     return EvalData("hub", examples, files)
@@ -291,15 +297,15 @@ def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
         batch_size=cfg.batch_size, label_map=cfg.label_map,
         calibrate_with=calibration_items(cfg) if cfg.calibrate else None,
         allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code, progress=cfg.progress)
-    if cfg.quantize == "int8":
-        adapter.quantize_int8(parity_pairs(cfg))
-    elif cfg.dtype == "bf16":
-        adapter.cast_bf16(parity_pairs(cfg))
-    elif cfg.runtime == "onnxruntime":
-        adapter.use_onnxruntime(parity_pairs(cfg))
+    conversion = "int8" if cfg.quantize == "int8" else "bf16" if cfg.dtype == "bf16" else \
+        "onnxruntime" if cfg.runtime == "onnxruntime" else None
+    if conversion is not None:
+        from adapters import precision
+
+        precision.apply(adapter, conversion, parity_pairs(cfg))
     if cfg.cache is None:
         return adapter
-    from harness.cache import CachedAdapter
+    from adapters.cache import CachedAdapter
 
     return CachedAdapter(adapter, cfg.cache)
 
@@ -312,7 +318,7 @@ def training_info(cfg: BenchConfig) -> dict[str, Any]:
                             "intermediate_tasks": list(cfg.intermediate_tasks or []),
                             "recipe": None, "recipe_sha256": None}
     if cfg.recipe:
-        from harness.train import load_recipe
+        from harness.training.recipe import load_recipe
 
         path = Path(cfg.recipe)
         recipe = load_recipe(path)
@@ -364,7 +370,7 @@ def predict_all(adapter: TimedAdapter, examples: dict[str, list[NLIExample]], un
                 shard_dir: Path, group_pairs: int | None = None) -> Iterator[Scored] | None:
     """Every unit's probabilities in job order, streamed; sharded when launched with several
     processes (then None on all but the main process, which publishes the record)."""
-    from harness import distributed
+    from harness.scoring import distributed
 
     group_pairs = GROUP_PAIRS if group_pairs is None else group_pairs
     jobs = scoring_jobs(examples, units)
@@ -417,7 +423,7 @@ class ScoreTally:
             self.clean[language], self.clean_probs[language] = items, probs
             self.position[language] = {e.id: k for k, e in enumerate(items)}
             return
-        from harness.robustness import ABSENT
+        from harness.metrics.robustness import ABSENT
 
         if language not in self.position:
             raise HarnessError(f"{set_name} {language} was scored before (or without) its clean items")
@@ -435,7 +441,7 @@ class ScoreTally:
 
     def robustness(self, seed: int) -> dict[str, Any]:
         """Perturbed accuracy, drop, flip rate per family/severity/language, and worst case."""
-        from harness.robustness import LabelArray, summarise
+        from harness.metrics.robustness import LabelArray, summarise
 
         ids = {lang: [e.id for e in items] for lang, items in self.clean.items()}
         for lang, items in ids.items():
@@ -482,7 +488,7 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[s
     n_sets = 1 + len({unit.set_name for unit in data.units})
     log(f"data: {data.source}, {sum(len(v) for v in examples.values())} clean pairs in {len(examples)} languages, "
         f"{n_sets} sets" + (f" ({len(data.units)} perturbed units, read one at a time)" if data.units else ""))
-    from harness import distributed
+    from harness.scoring import distributed
 
     cfg.device = distributed.device_for(cfg.device)
     adapter = load_model(cfg)
@@ -503,7 +509,7 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = lambda _: None) -> dict[s
 
 
 def _world() -> int:
-    from harness.distributed import world_size
+    from harness.scoring.distributed import world_size
 
     return world_size()
 
@@ -511,7 +517,7 @@ def _world() -> int:
 def write_heatmap(record: dict[str, Any], path: Path, log: Callable[[str], None]) -> None:
     """The language x family heat map beside the record; plotting is optional (matplotlib)."""
     try:
-        from harness.robustness import heatmap
+        from harness.metrics.robustness import heatmap
 
         languages = [lang for lang in LANGUAGES if lang in record["data"]["languages"]]  # the XNLI order
         heatmap(record["results"]["perturbed"], languages, str(path),

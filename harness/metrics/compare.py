@@ -18,8 +18,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from harness.errors import DataError
-from harness.record import load_record
+from harness.core.errors import DataError
+from harness.core.record import load_record
 
 N_BOOTSTRAP = 2000
 Key = tuple[str, str, str]  # (set, language, item id)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from harness.examples import NLIExample
+from harness.core.examples import NLIExample
 
 
 def world_size() -> int:

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, Union
 
-from harness.errors import DataError
-from harness.examples import parse_label
-from harness.hashing import sha256_file, sha256_json
+from harness.core.errors import DataError
+from harness.core.examples import parse_label
+from harness.core.hashing import sha256_file, sha256_json
+from harness.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ def read_cosmosqa(path: Path) -> list[Item]:
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 
-TASKS: dict[str, TaskSpec] = {
+TASKS: Registry[TaskSpec] = Registry("training task", {
     "mnli": TaskSpec("mnli", "pair", NLI_LABELS, read_sample_nli,
                      train=("english-nli/mnli-sample-train.json.gz",),
                      dev=("english-nli/mnli-sample-dev.json.gz",)),
@@ -220,7 +221,7 @@ TASKS: dict[str, TaskSpec] = {
                           pool=("intermediate/socialiqa-dev.jsonl.gz", "intermediate/socialiqa-test.jsonl.gz")),
     "cosmosqa": TaskSpec("cosmosqa", "choice", ("0", "1", "2", "3"), read_cosmosqa,
                          pool=("intermediate/cosmosqa-dev.csv.gz",)),
-}
+})
 """Every task a recipe stage may name (plus `mix`, a multi-task stage over several of these)."""
 
 HUB_FIELDS: dict[str, tuple[str, str, str]] = {
@@ -301,8 +302,6 @@ def load_task(name: str, data_root: Path, source: dict[str, Any] | None = None) 
 
     `source` is `{train: [...], dev: [...]}` or `{pool: [...], heldout_fraction: 0.1}`.
     """
-    if name not in TASKS:
-        raise DataError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
     spec = TASKS[name]
     source = source or ({"train": spec.train, "dev": spec.dev} if spec.train else {"pool": spec.pool})
     if "pool" in source:

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 SCHEMA_VERSION = 1
 
@@ -48,7 +48,7 @@ def load_record(path: Path) -> dict[str, Any]:
 
 def git_state(repo: Path | None = None) -> tuple[str | None, bool | None]:
     """(commit, dirty) of the harness checkout, or (None, None) outside git."""
-    repo = repo or Path(__file__).resolve().parents[1]
+    repo = repo or Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from harness.hashing import sha256_json, sha256_text
+from harness.core.hashing import sha256_json, sha256_text
 
 IDENTITY_KEYS = ("weights_sha256", "label_map", "max_length", "precision", "adapter", "architecture")
 

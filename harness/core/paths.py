@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 DATA_ENV = "XNLI_ROBUST_DATA"
 CACHE_ENV = "XNLI_ROBUST_CACHE"

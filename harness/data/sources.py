@@ -15,11 +15,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.atomic import atomic_dir
-from harness.errors import DataError, IntegrityError
-from harness.examples import NLIExample
-from harness.hashing import sha256_file
-from harness.paths import cache_root
+from harness.core.atomic import atomic_dir
+from harness.core.errors import DataError, IntegrityError
+from harness.core.examples import NLIExample
+from harness.core.hashing import sha256_file
+from harness.core.paths import cache_root
 
 
 @dataclass(frozen=True)

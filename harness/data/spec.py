@@ -1,0 +1,219 @@
+"""The benchmark spec (`harness/specs/*.yaml`): what a benchmark is made of, validated before work starts.
+
+A spec fixes the items, the seed, the families x severities x languages, the similarity
+thresholds and every resource's identity; `expected_hashes` holds the benchmark hash each size
+must produce.  Reading a spec needs no generator: scoring and the leaderboard import this module
+only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple, Sequence
+
+from harness import LANGUAGES
+from harness.core.errors import DataError
+from harness.core.hashing import sha256_json
+from harness.core.registry import unknown_name_message
+
+SPEC_DIR = Path(__file__).resolve().parents[1] / "specs"
+DEFAULT_SPEC = SPEC_DIR / "xnli-robust-v1.1.yaml"
+
+
+# --------------------------------------------------------------------------------------------
+# Spec
+# --------------------------------------------------------------------------------------------
+
+SIMILARITY_DIR = "similarity"
+"""Where a unit's similarity sidecar lives, outside the item files (and the benchmark hash)."""
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """One perturbation family as the benchmark fixes it."""
+
+    name: str
+    severities: tuple[str, ...]
+    languages: tuple[str, ...]
+    similarity: float | None
+    """Threshold of the semantic-similarity filter; None disables the filter for the family."""
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """`lite` (a stratified subset) or `full` (every test item)."""
+
+    name: str
+    per_language: int | None
+    stratify: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    version: str
+    seed: int
+    split: str
+    languages: tuple[str, ...]
+    families: dict[str, FamilySpec]
+    sizes: dict[str, SizeSpec]
+    resources: dict[str, dict[str, Any]]
+    """Keyed by path relative to the data root: sha256 (or content_sha256), source, licence."""
+    expected_hashes: dict[str, str | None]
+    sha256: str
+    """Hash of the spec without `expected_hashes` (which is filled in after generation)."""
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-v{self.version}"
+
+    def size(self, name: str) -> SizeSpec:
+        if name not in self.sizes:
+            raise DataError(f"benchmark {self.id} has no size {name!r} (sizes: {', '.join(self.sizes)})")
+        return self.sizes[name]
+
+
+def load_spec(path: str | os.PathLike[str] | None = None) -> BenchmarkSpec:
+    """Read a spec YAML file (the committed v1 spec by default)."""
+    import yaml  # lazy: keeps `--help` fast
+
+    path = Path(path) if path else DEFAULT_SPEC
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read spec ({exc})") from None
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: invalid YAML ({exc})") from None
+    return parse_spec(raw, where=str(path))
+
+
+def parse_spec(raw: Any, where: str = "spec") -> BenchmarkSpec:
+    """Validate a spec mapping; every problem names the field, so a typo never runs silently."""
+    from attacks.base import SEVERITIES
+    from attacks.registry import FAMILIES
+
+    if not isinstance(raw, dict):
+        raise DataError(f"{where}: expected a mapping at the top level")
+    for key in ("name", "version", "seed", "families", "sizes"):
+        if key not in raw:
+            raise DataError(f"{where}: missing field {key!r}")
+    languages = _languages(raw.get("languages", "all"), LANGUAGES, f"{where}: languages")
+    families = {}
+    for name, body in (raw["families"] or {}).items():
+        if name not in FAMILIES:  # caught here, before any worker starts (not as a worker's traceback)
+            raise DataError(f"{where}: {unknown_name_message('perturbation family', str(name), list(FAMILIES))}")
+        body = body or {}
+        severities = tuple(body.get("severities", SEVERITIES))
+        bad = [s for s in severities if s not in SEVERITIES]
+        if bad:
+            raise DataError(f"{where}: family {name!r}: unknown severities {bad} (known: {list(SEVERITIES)})")
+        threshold = body.get("similarity")
+        if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
+            raise DataError(f"{where}: family {name!r}: similarity must be null or a number in [0, 1]")
+        fam_langs = _languages(body.get("languages", "all"), languages, f"{where}: family {name!r} languages")
+        families[name] = FamilySpec(name, severities, fam_langs,
+                                    None if threshold is None else float(threshold))
+    sizes = {}
+    for name, body in (raw["sizes"] or {}).items():
+        body = body or {}
+        per = body.get("per_language")
+        if per is not None and (not isinstance(per, int) or per <= 0):
+            raise DataError(f"{where}: size {name!r}: per_language must be a positive integer or null")
+        stratify = tuple(body.get("stratify", ()))
+        bad = [s for s in stratify if s not in ("label", "genre")]
+        if bad:
+            raise DataError(f"{where}: size {name!r}: cannot stratify by {bad} (only label, genre)")
+        sizes[name] = SizeSpec(name, per, stratify)
+    resources = {}
+    for entry in raw.get("resources") or []:
+        if not isinstance(entry, dict) or "path" not in entry:
+            raise DataError(f"{where}: every resource needs a 'path' (relative to the data root)")
+        resources[str(entry["path"])] = dict(entry)
+    expected = dict(raw.get("expected_hashes") or {})
+    hashed = {k: v for k, v in raw.items() if k != "expected_hashes"}
+    return BenchmarkSpec(
+        name=str(raw["name"]), version=str(raw["version"]), seed=int(raw["seed"]),
+        split=str(raw.get("split", "test")), languages=languages, families=families,
+        sizes=sizes, resources=resources, expected_hashes=expected,
+        sha256=sha256_json(hashed), raw=raw,
+    )
+
+
+def _languages(value: Any, allowed: Sequence[str], where: str) -> tuple[str, ...]:
+    if value == "all":
+        return tuple(allowed)
+    if not isinstance(value, list) or not value:
+        raise DataError(f"{where}: expected 'all' or a non-empty list of language codes")
+    bad = [lang for lang in value if lang not in allowed]
+    if bad:
+        raise DataError(f"{where}: languages {bad} are not in {list(allowed)}")
+    return tuple(lang for lang in allowed if lang in value)  # canonical XNLI order
+
+
+# --------------------------------------------------------------------------------------------
+# Units and their files
+# --------------------------------------------------------------------------------------------
+
+class Unit(NamedTuple):
+    """One (family, severity, language): one file, one journal entry, one task."""
+
+    family: str
+    severity: str
+    language: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.family}/{self.severity}/{self.language}"
+
+    @property
+    def relpath(self) -> str:
+        return f"{self.family}/{self.severity}/{self.language}.jsonl"
+
+    @property
+    def similarity_relpath(self) -> str:
+        return f"{SIMILARITY_DIR}/{self.relpath}"
+
+    @property
+    def journal_name(self) -> str:
+        return f"{self.family}__{self.severity}__{self.language}.json"
+
+
+def spec_units(spec: BenchmarkSpec) -> list[Unit]:
+    """Every unit of a spec, in a fixed order."""
+    return [Unit(f.name, sev, lang) for f in spec.families.values()
+            for sev in f.severities for lang in f.languages]
+
+
+def committed_specs() -> dict[tuple[str, str], Path]:
+    """(name, version) -> path of every spec committed under `harness/specs`."""
+    import yaml
+
+    out = {}
+    for path in sorted(SPEC_DIR.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(raw, dict) and "name" in raw and "version" in raw:
+            out[(str(raw["name"]), str(raw["version"]))] = path
+    return out
+
+
+def spec_for(manifest: Mapping[str, Any]) -> BenchmarkSpec:
+    """The committed spec a manifest names (a v1 folder verifies against v1), else the default."""
+    bench = manifest.get("benchmark") or {}
+    path = committed_specs().get((str(bench.get("name")), str(bench.get("version"))))
+    return load_spec(path)
+
+
+def pinned_files_path(spec: BenchmarkSpec, size: str) -> Path:
+    """`harness/specs/<spec id>-<size>.files.json`: the sha256 of every item file of a pin."""
+    return SPEC_DIR / f"{spec.id}-{size}.files.json"
+
+
+def read_pinned_files(spec: BenchmarkSpec, size: str) -> dict[str, Any] | None:
+    path = pinned_files_path(spec, size)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
