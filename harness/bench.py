@@ -336,11 +336,18 @@ class TimedAdapter:
     adapter: Any
     log: Callable[[str], None]
     seconds: float = 0.0
+    by_language: bool | None = None
+    """One `predict` call per language (a prompted model); None: ask the adapter's identity."""
 
     def predict(self, what: str, items: list[NLIExample]) -> np.ndarray:
+        from adapters.base import language_dependent
+        from adapters.by_language import predict_examples
+
+        if self.by_language is None:
+            self.by_language = language_dependent(self.adapter)
         self.log(f"scoring {what} ({len(items)} pairs)")
         t0 = time.perf_counter()
-        probs = self.adapter.predict([(e.premise, e.hypothesis) for e in items])
+        probs = predict_examples(self.adapter, items, self.by_language)
         self.seconds += time.perf_counter() - t0
         return probs
 
