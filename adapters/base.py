@@ -39,6 +39,7 @@ class ModelAdapter(Protocol):
 
 ADAPTERS: dict[str, str] = {
     "hf": "adapters.hf:HFAdapter",
+    "causal-lm": "adapters.causal_lm:CausalLMAdapter",
 }
 
 

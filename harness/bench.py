@@ -280,6 +280,22 @@ def check_precision_options(cfg: BenchConfig) -> None:
         raise DataError(f"unknown --runtime {cfg.runtime!r} (expected one of {', '.join(RUNTIMES)})")
     if cfg.runtime != "torch" and (cfg.quantize or cfg.dtype != "fp32"):
         raise DataError(f"--runtime {cfg.runtime} runs the fp32 model; it cannot be combined with --quantize or --dtype bf16")
+    check_adapter_options(cfg)
+
+
+def check_adapter_options(cfg: BenchConfig) -> None:
+    """A known adapter that offers the requested precision or runtime (its class has the method)."""
+    from adapters.base import ADAPTERS, adapter_class
+
+    if cfg.adapter not in ADAPTERS:
+        raise DataError(f"unknown adapter {cfg.adapter!r} (expected one of {', '.join(ADAPTERS)})")
+    wanted = {"--quantize int8": ("quantize_int8", cfg.quantize == "int8"), "--dtype bf16": ("cast_bf16", cfg.dtype == "bf16"),
+              "--runtime onnxruntime": ("use_onnxruntime", cfg.runtime == "onnxruntime")}
+    for flag, (method, requested) in wanted.items():
+        if requested and not hasattr(adapter_class(cfg.adapter), method):
+            offered = [kind for kind in ADAPTERS if hasattr(adapter_class(kind), method)]
+            raise DataError(f"{flag} is not offered by the {cfg.adapter} adapter (only by: {', '.join(offered)}); "
+                            "score it without that option")
 
 
 def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
@@ -545,6 +561,8 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
                                            "num_parameters", "weights_format", "label_map_detail", "quantization",
                                            "precision_parity", "runtime", "remote_code")}
     model["base_model"] = identity.get("base_model")
+    if identity.get("prompt") is not None:  # prompted adapters only: classifier records are unchanged
+        model["prompt"] = identity["prompt"]
     return {
         "schema_version": 1,
         "harness": {"version": harness.__version__, "git_commit": commit, "git_dirty": dirty},
