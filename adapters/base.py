@@ -21,8 +21,14 @@ Pair = tuple[str, str]
 class ModelAdapter(Protocol):
     """What the harness needs from a model."""
 
-    def predict(self, pairs: Sequence[Pair]) -> np.ndarray:
-        """Probabilities of shape (len(pairs), 3), canonical label order, rows summing to 1."""
+    def predict(self, pairs: Sequence[Pair], language: str | None = None) -> np.ndarray:
+        """Probabilities of shape (len(pairs), 3), canonical label order, rows summing to 1.
+
+        `language` is the XNLI code shared by every pair of the call, or None when unknown or
+        mixed.  A classifier ignores it; a prompted model needs it (its prompt words differ per
+        language) and says so with `identity()["language_dependent"] = True`, which is what
+        makes callers split calls by language and caches key on it.
+        """
         ...
 
     def identity(self) -> dict[str, Any]:
@@ -32,9 +38,20 @@ class ModelAdapter(Protocol):
 
 ADAPTERS: Registry[str] = Registry("adapter", {
     "hf": "adapters.hf:HFAdapter",
+    "causal-lm": "adapters.causal_lm:CausalLMAdapter",
 })
+
+
+def adapter_class(kind: str) -> Any:
+    """The class registered as `kind`, imported (its module imports torch lazily, at load)."""
+    return ADAPTERS.load(kind)
+
+
+def language_dependent(adapter: Any) -> bool:
+    """Whether `adapter`'s predictions depend on the `language` passed to `predict`."""
+    return bool(adapter.identity().get("language_dependent"))
 
 
 def load_adapter(kind: str, model: str, **options: Any) -> ModelAdapter:
     """Build the adapter `kind` for `model` (a folder or hub id)."""
-    return ADAPTERS.load(kind).load(model, **options)  # type: ignore[attr-defined,no-any-return]
+    return adapter_class(kind).load(model, **options)  # type: ignore[no-any-return]

@@ -30,12 +30,22 @@ IDENTITY_KEYS = ("weights_sha256", "label_map", "max_length", "precision", "adap
 
 
 def model_key(identity: dict[str, Any]) -> str:
-    """What decides a model's predictions; anything else (device, batch size) does not."""
-    return sha256_json({k: identity.get(k) for k in IDENTITY_KEYS})
+    """What decides a model's predictions; anything else (device, batch size) does not.
+
+    A prompted model's prompt hash joins the key only when it has one, so a classifier's key
+    is byte-identical to what it was before prompts existed (its cache rows stay valid)."""
+    fields = {k: identity.get(k) for k in IDENTITY_KEYS}
+    prompt = identity.get("prompt")
+    if isinstance(prompt, dict) and prompt.get("sha256"):
+        fields["prompt_sha256"] = prompt["sha256"]
+    return sha256_json(fields)
 
 
-def pair_key(premise: str, hypothesis: str) -> str:
-    return sha256_text(premise + "\x1f" + hypothesis)
+def pair_key(premise: str, hypothesis: str, language: str | None = None) -> str:
+    """The pair's text hash; with `language` only for adapters whose predictions depend on it."""
+    if language is None:
+        return sha256_text(premise + "\x1f" + hypothesis)
+    return sha256_text(language + "\x1e" + premise + "\x1f" + hypothesis)
 
 
 TABLE = "predictions_v2"
@@ -58,7 +68,10 @@ class CachedAdapter:
         self.inner = inner
         self.path = Path(path)
         self.warn = warn
-        self.key = model_key(inner.identity())
+        identity = inner.identity()
+        self.key = model_key(identity)
+        self.language_dependent = bool(identity.get("language_dependent"))
+        """Then the language is part of every pair key (a prompted model answers per language)."""
         self.hits = 0
         self.misses = 0
         self.rejected = 0
@@ -112,15 +125,19 @@ class CachedAdapter:
     def identity(self) -> dict[str, Any]:
         return self.inner.identity()
 
-    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        keys = [pair_key(p, h) for p, h in pairs]
+    def predict(self, pairs: Sequence[tuple[str, str]], language: str | None = None) -> np.ndarray:
+        if self.language_dependent and language is None:
+            return self.inner.predict(pairs)  # its own error: it cannot answer without a language
+        keys = [pair_key(p, h, language if self.language_dependent else None) for p, h in pairs]
         found = self._guarded(lambda: self._lookup(sorted(set(keys)))) or {}
         missing = sorted({k for k in keys if k not in found})
         self.hits += sum(1 for k in keys if k in found)
         self.misses += len(keys) - sum(1 for k in keys if k in found)
         if missing:
             first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            probs = self.inner.predict([pairs[first[k]] for k in missing])
+            todo = [pairs[first[k]] for k in missing]
+            # no keyword for language-free calls: adapters written before it keep working
+            probs = self.inner.predict(todo) if language is None else self.inner.predict(todo, language=language)
             fresh = {k: row.astype(np.float32) for k, row in zip(missing, probs)}
             self._guarded(lambda: self._store(fresh))
             found.update(fresh)

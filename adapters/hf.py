@@ -161,7 +161,8 @@ class HFAdapter:
 
     # ---- inference -------------------------------------------------------------------------
 
-    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    def predict(self, pairs: Sequence[tuple[str, str]], language: str | None = None) -> np.ndarray:
+        """`language` is accepted for the protocol and ignored: a classifier has no prompt."""
         return self.label_map.reorder(self._predict_model_order(pairs))
 
     def _predict_model_order(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:

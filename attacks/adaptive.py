@@ -133,7 +133,7 @@ def build_attack(settings: AttackSettings, language: str, adapter: Any, data_roo
     if recipe.max_edit_distance is not None:
         constraints.append(LevenshteinEditDistance(recipe.max_edit_distance))
     with _quiet_textattack():  # it warns that it cannot check an unknown model class
-        goal = UntargetedClassification(ta_parts.AdapterModelWrapper(adapter), query_budget=settings.query_budget,
+        goal = UntargetedClassification(ta_parts.AdapterModelWrapper(adapter, language), query_budget=settings.query_budget,
                                         model_batch_size=settings.model_batch_size)
         search = GreedyWordSwapWIR(wir_method=recipe.wir_method, unk_token=_unk_token(adapter))
         return textattack.Attack(goal, constraints, _transformation(settings, language, data_root), search)

@@ -135,8 +135,10 @@ class AdapterModelWrapper(ModelWrapper):
     `benchmarks/attack_wrapper_throughput.py` measures against this one.
     """
 
-    def __init__(self, adapter: ModelAdapter) -> None:
+    def __init__(self, adapter: ModelAdapter, language: str | None = None) -> None:
         self.model = adapter
+        self.language = language
+        """The attacked items' language (a prompted model needs it); None: the `segmentation` block's."""
         self.calls = 0
         self.pairs = 0
 
@@ -144,7 +146,10 @@ class AdapterModelWrapper(ModelWrapper):
         pairs = [_as_pair(item) for item in text_input_list]
         self.calls += 1
         self.pairs += len(pairs)
-        return np.asarray(self.model.predict(pairs), dtype=np.float32)
+        state = _STATE.get()
+        language = self.language or (state.language if state is not None else None)
+        probs = self.model.predict(pairs) if language is None else self.model.predict(pairs, language=language)
+        return np.asarray(probs, dtype=np.float32)
 
 
 def _as_pair(item: Any) -> tuple[str, str]:

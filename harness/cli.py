@@ -50,6 +50,8 @@ def _log(message: str) -> None:
 # ---- bench ------------------------------------------------------------------------------------
 
 def add_bench(sub: argparse._SubParsersAction) -> None:
+    from adapters.base import ADAPTERS
+
     p = sub.add_parser("bench", help="score a checkpoint on XNLI and write a result record",
                        description="Score an NLI checkpoint (folder or hub id) on XNLI in every language.")
     p.add_argument("model", nargs="?", default=None,
@@ -68,6 +70,9 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=["dev", "test"])
     p.add_argument("--languages", type=_languages, default=LANGUAGES, help="comma-separated, default all 15")
     p.add_argument("--limit", type=_positive, help="first N items per language (quick runs)")
+    p.add_argument("--adapter", default="hf", choices=list(ADAPTERS),
+                   help="hf: a sequence classifier; causal-lm: a decoder LM scored by the log-likelihood of "
+                        "lm-evaluation-harness's XNLI prompt words (adapters/xnli_prompt.py)")
     p.add_argument("--revision", help="hub revision (branch, tag or commit) of the model")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--batch-size", type=_positive, default=32)
@@ -130,7 +135,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = args.out or REPO / "runs" / Path(args.model.rstrip("/")).name
     cfg = BenchConfig(
         model=args.model, out=out, data_dir=args.data_dir, source=args.source, custom_file=args.data_file,
-        split=args.split, languages=args.languages, limit=args.limit, revision=args.revision,
+        split=args.split, languages=args.languages, limit=args.limit, adapter=args.adapter, revision=args.revision,
         device=args.device, batch_size=args.batch_size, max_length=args.max_length,
         label_map=args.label_map, calibrate=args.calibrate, allow_pickle=args.allow_pickle,
         trust_remote_code=args.trust_remote_code, regime=args.regime,

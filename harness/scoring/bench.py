@@ -95,7 +95,7 @@ class PerturbedUnit:
     Why lazy: holding every perturbed item before scoring made peak memory grow with the
     benchmark (~0.8 KiB an item, ~1M items in the full one)."""
 
-    bench: Any  # harness.benchmark.Benchmark (imported lazily)
+    bench: Any  # harness.data.benchmark.Benchmark (imported lazily)
     family: str
     severity: str
     language: str
@@ -286,6 +286,27 @@ def check_precision_options(cfg: BenchConfig) -> None:
         raise DataError(f"unknown --runtime {cfg.runtime!r} (expected one of {', '.join(RUNTIMES)})")
     if cfg.runtime != "torch" and (cfg.quantize or cfg.dtype != "fp32"):
         raise DataError(f"--runtime {cfg.runtime} runs the fp32 model; it cannot be combined with --quantize or --dtype bf16")
+    check_adapter_options(cfg)
+
+
+def requested_precision(cfg: BenchConfig) -> str | None:
+    """The one precision/runtime conversion the options ask for (`adapters.precision` names)."""
+    return "int8" if cfg.quantize == "int8" else "bf16" if cfg.dtype == "bf16" else \
+        "onnxruntime" if cfg.runtime == "onnxruntime" else None
+
+
+def check_adapter_options(cfg: BenchConfig) -> None:
+    """A known adapter that offers the requested precision or runtime, checked before any data or
+    model is read (a backend declares what it offers in its class attribute `precisions`)."""
+    from adapters.base import ADAPTERS, adapter_class
+
+    ADAPTERS.check(cfg.adapter)
+    wanted = requested_precision(cfg)
+    if wanted is not None and wanted not in getattr(adapter_class(cfg.adapter), "precisions", ()):
+        flag = {"int8": "--quantize int8", "bf16": "--dtype bf16", "onnxruntime": "--runtime onnxruntime"}[wanted]
+        offered = [kind for kind in ADAPTERS if wanted in getattr(adapter_class(kind), "precisions", ())]
+        raise DataError(f"{flag} is not offered by the {cfg.adapter} adapter (only by: {', '.join(offered)}); "
+                        "score it without that option")
 
 
 def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
@@ -297,8 +318,7 @@ def load_model(cfg: BenchConfig):  # type: ignore[no-untyped-def]
         batch_size=cfg.batch_size, label_map=cfg.label_map,
         calibrate_with=calibration_items(cfg) if cfg.calibrate else None,
         allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code, progress=cfg.progress)
-    conversion = "int8" if cfg.quantize == "int8" else "bf16" if cfg.dtype == "bf16" else \
-        "onnxruntime" if cfg.runtime == "onnxruntime" else None
+    conversion = requested_precision(cfg)
     if conversion is not None:
         from adapters import precision
 
@@ -342,11 +362,18 @@ class TimedAdapter:
     adapter: Any
     log: Callable[[str], None]
     seconds: float = 0.0
+    by_language: bool | None = None
+    """One `predict` call per language (a prompted model); None: ask the adapter's identity."""
 
     def predict(self, what: str, items: list[NLIExample]) -> np.ndarray:
+        from adapters.base import language_dependent
+        from adapters.by_language import predict_examples
+
+        if self.by_language is None:
+            self.by_language = language_dependent(self.adapter)
         self.log(f"scoring {what} ({len(items)} pairs)")
         t0 = time.perf_counter()
-        probs = self.adapter.predict([(e.premise, e.hypothesis) for e in items])
+        probs = predict_examples(self.adapter, items, self.by_language)
         self.seconds += time.perf_counter() - t0
         return probs
 
@@ -544,6 +571,8 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
                                            "num_parameters", "weights_format", "label_map_detail", "quantization",
                                            "precision_parity", "runtime", "remote_code")}
     model["base_model"] = identity.get("base_model")
+    if identity.get("prompt") is not None:  # prompted adapters only: classifier records are unchanged
+        model["prompt"] = identity["prompt"]
     return {
         "schema_version": 1,
         "harness": {"version": harness.__version__, "git_commit": commit, "git_dirty": dirty},
