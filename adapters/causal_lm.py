@@ -24,7 +24,7 @@ Why it looks like this:
 - fp32, whatever dtype the checkpoint was saved in (transformers 5 would otherwise load "auto").
   The precision options (int8, bf16, ONNX Runtime) are the classifier adapter's only.
 - Safetensors only unless `allow_pickle`; `trust_remote_code` only on request; the weights
-  are hashed and a hub revision resolved to a commit (the helpers of `adapters.hf`).
+  are hashed and a hub revision resolved to a commit (`adapters.checkpoints`, as for the classifier).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from adapters import xnli_prompt
-from adapters.hf import _check_safe, check_max_length, remote_code, resolve_checkpoint, weights_sha256
+from adapters.checkpoints import _check_safe, resolve_checkpoint, weights_sha256
+from adapters.hf import check_max_length, remote_code
 from harness import LABELS, LANGUAGES
 from harness.core.errors import ModelError
 
