@@ -417,6 +417,7 @@ def add_attack(sub: argparse._SubParsersAction) -> None:
 def cmd_attack(args: argparse.Namespace) -> int:
     from attacks.adaptive import AttackSettings
     from harness.scoring.attack import AttackConfig, merge_into_record, run_attack, summary_table
+    from harness.scoring.bench import BenchConfig
 
     if args.threads:
         import torch
@@ -426,10 +427,11 @@ def cmd_attack(args: argparse.Namespace) -> int:
                               similarity_threshold=args.similarity, columns=tuple(args.columns), seed=args.seed,
                               model_batch_size=args.batch_size)
     out = args.out or REPO / "runs" / "attacks" / Path(args.model.rstrip("/")).name / args.recipe
+    loading = BenchConfig(model=args.model, out=out, split=args.split, data_dir=args.data_dir, device=args.device,
+                          batch_size=args.batch_size, max_length=args.max_length, label_map=args.label_map,
+                          allow_pickle=args.allow_pickle, revision=args.revision)
     cfg = AttackConfig(model=args.model, settings=settings, out=out, languages=args.languages, n_items=args.n,
-                       split=args.split, data_dir=args.data_dir, device=args.device, batch_size=args.batch_size,
-                       max_length=args.max_length, label_map=args.label_map, allow_pickle=args.allow_pickle,
-                       revision=args.revision, overwrite=args.overwrite, progress=not args.no_progress)
+                       overwrite=args.overwrite, progress=not args.no_progress, loading=loading)
     summary = run_attack(cfg, log=_log)
     print(summary_table(summary))
     print(f"adversarial examples and summary: {out}")

@@ -47,16 +47,12 @@ class AttackConfig:
     out: Path
     languages: tuple[str, ...] = ("en",)
     n_items: int = 50
-    split: str = "test"
-    data_dir: str | None = None
-    device: str = "cpu"
-    batch_size: int = 32
-    max_length: int = 128
-    label_map: str | None = None
-    allow_pickle: bool = False
-    revision: str | None = None
     overwrite: bool = False
     progress: bool = True
+    loading: Any = None
+    """A `BenchConfig` with the data and model options (split, data root, revision, device, batch
+    size, max length, label map, pickles): `bench` and `attack` load checkpoints and XNLI through
+    the same code and the same option set; None: bench's defaults."""
     adapter: Any = None
     """An already-loaded `ModelAdapter` (tests, library use); else `model` is loaded."""
     encoder: Any = None
@@ -223,7 +219,7 @@ def run_attack(cfg: AttackConfig, log: Callable[[str], None] = lambda _: None) -
     from harness.core.paths import check_output_folder, data_root
 
     check_output_folder(cfg.out)
-    root = data_root(cfg.data_dir)
+    root = data_root(_bench_config(cfg).data_dir)
     check_resources(cfg.settings.recipe, list(cfg.languages), root)
     import_textattack(root)
     items = _load_items(cfg)
@@ -281,10 +277,11 @@ def _bench_config(cfg: AttackConfig) -> Any:
     """The same data and model options as `bench`, so both load checkpoints and XNLI one way."""
     from harness.scoring.bench import BenchConfig
 
-    return BenchConfig(model=cfg.model, out=cfg.out, data_dir=cfg.data_dir, split=cfg.split,
-                       languages=tuple(cfg.languages), revision=cfg.revision, device=cfg.device,
-                       batch_size=cfg.batch_size, max_length=cfg.max_length, label_map=cfg.label_map,
-                       allow_pickle=cfg.allow_pickle, progress=False, cache=None)  # no bar per query batch
+    import dataclasses
+
+    base = cfg.loading if cfg.loading is not None else BenchConfig(model=cfg.model, out=cfg.out)
+    return dataclasses.replace(base, model=cfg.model, out=cfg.out, languages=tuple(cfg.languages),
+                               progress=False, cache=None)  # no bar per query batch; attack has its own cache
 
 
 def _load_items(cfg: AttackConfig) -> dict[str, list[NLIExample]]:
@@ -329,10 +326,10 @@ def _header(cfg: AttackConfig, adapter: Any, encoder: Any, items: dict[str, list
     from adapters.cache import model_key
 
     key = sha256_json({"settings": settings, "model": model_key(identity), "encoder": encoder_identity,
-                       "split": cfg.split, "n_items": cfg.n_items})
+                       "split": _bench_config(cfg).split, "n_items": cfg.n_items})
     return {"format": ATTACK_FORMAT, "key": key, "settings": settings, "model": identity,
             "items_sha256": sha256_json(by_language), "items_by_language": by_language,
-            "encoder": encoder_identity, "split": cfg.split, "n_items": cfg.n_items}
+            "encoder": encoder_identity, "split": _bench_config(cfg).split, "n_items": cfg.n_items}
 
 
 # ---- result record ----------------------------------------------------------------------------------
