@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from harness import LANGUAGES, __version__
+from harness import LANGUAGES, __version__, quiet
 from harness.errors import DataError, HarnessError
 from harness.paths import checkout_root, work_home
 
@@ -463,18 +463,24 @@ def cmd_attack(args: argparse.Namespace) -> int:
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare, add_base_model, add_train,
                                                                    add_generate, add_verify, add_audit, add_attack]
 
+VERBOSE_HELP = "show third-party load reports, info logs and progress bars (hidden by default; real warnings always show)"
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xnli-robust", description=__doc__.splitlines()[0].strip('.') if __doc__ else None)
     p.add_argument("--version", action="version", version=f"xnli-robust {__version__}")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(sub)
+    for command in sub.choices.values():  # also after the command; SUPPRESS keeps a flag given before it
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    quiet.configure(args.verbose)
     try:
         return int(args.func(args))
     except HarnessError as exc:
