@@ -14,6 +14,7 @@ Why it looks like this:
 from __future__ import annotations
 
 import pickle
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,18 @@ def check_max_length(config: Any, max_length: int) -> None:
                          "or less")
 
 
+def warn_newly_initialised(model: str, loading: dict[str, Any]) -> None:
+    """Say so when the checkpoint lacks weights the classifier needs (randomly initialised instead).
+
+    Why: transformers' LOAD REPORT is silenced by default (harness.core.quiet), but a missing head or
+    pooler means predictions come from random weights, which the user must hear about."""
+    missing = sorted(loading.get("missing_keys") or ())
+    if missing:
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        print(f"warning: checkpoint {model!r} lacks {len(missing)} weight(s) of its model; they were randomly "
+              f"initialised, so the scores are partly those of random weights: {shown}", file=sys.stderr, flush=True)
+
+
 def remote_code(config: Any, trusted: bool) -> dict[str, Any] | None:
     """What the record says about custom code a config names (`auto_map`): None when it names none.
 
@@ -123,8 +136,8 @@ class HFAdapter:
         else:
             try:
                 tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
-                net = AutoModelForSequenceClassification.from_pretrained(
-                    folder, use_safetensors=safe, trust_remote_code=trust_remote_code)
+                net, loading = AutoModelForSequenceClassification.from_pretrained(
+                    folder, use_safetensors=safe, trust_remote_code=trust_remote_code, output_loading_info=True)
             except (OSError, ValueError) as exc:
                 raise ModelError(f"cannot load checkpoint {model!r}: {exc}") from None
             except pickle.UnpicklingError as exc:
@@ -132,6 +145,7 @@ class HFAdapter:
                                  f"even with --allow-pickle: they hold more than tensors ({str(exc).splitlines()[0]}). "
                                  "Convert them to safetensors where the file is trusted.") from None
             weights, base = weights_sha256(folder), None
+            warn_newly_initialised(model, loading)
         check_max_length(net.config, max_length)
         net.eval().to(torch.device(device))
         info = {

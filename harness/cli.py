@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from harness import LANGUAGES, __version__
-from harness.core.errors import HarnessError
+from harness.core import quiet
+from harness.core.errors import DataError, HarnessError
+from harness.core.paths import checkout_root, work_home
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SUBMISSIONS = REPO / "submissions"
-DEFAULT_PAGE = REPO / "leaderboard" / "LEADERBOARD.md"
+REFERENCE_MODEL = Path("submissions") / "direct-e5small-s1"
+"""The no-argument `bench` model, relative to the checkout (or the work home holding a copy)."""
 
 
 def _languages(text: str) -> tuple[str, ...]:
@@ -57,7 +58,8 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", nargs="?", default=None,
                    help="checkpoint folder or Hugging Face hub id (default: the direct reference submission, "
                         "scored on the lite benchmark, which is generated first if missing)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<model name>)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default runs/<model name> under $XNLI_ROBUST_HOME, the checkout or the current directory)")
     p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA, else the download cache)")
     p.add_argument("--source", default="auto", choices=["auto", "local", "xnli10", "hub", "custom"],
                    help="where XNLI comes from (auto: local files under the data root, else the official download)")
@@ -102,23 +104,37 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_bench)
 
 
-DEFAULT_MODEL = REPO / "submissions" / "direct-e5small-s1"
-DEFAULT_BENCHMARK = REPO / "runs" / "xnli-robust-v1.1-lite"
+def reference_model() -> Path:
+    """The direct reference submission, which lives in the source checkout, not in the package.
+
+    Why: an installed harness has no submissions/; running `bench` without a model there must
+    say what to do instead of failing deep inside the loader."""
+    for root in dict.fromkeys(r for r in (work_home(), checkout_root()) if r is not None):
+        if (root / REFERENCE_MODEL / "adapter_config.json").is_file():
+            return root / REFERENCE_MODEL
+    raise DataError(f"no model given, and the reference submission {REFERENCE_MODEL} is not in {work_home()}: "
+                    "it ships with the source checkout, not with the installed package. "
+                    "Pass a checkpoint: xnli-robust bench PATH_OR_HUB_ID")
+
+
+def default_benchmark() -> Path:
+    return work_home() / "runs" / "xnli-robust-v1.1-lite"
 
 
 def _default_job(args: argparse.Namespace) -> None:
     """No model given: the direct reference adapter on the lite benchmark (generated once)."""
-    args.model = str(DEFAULT_MODEL)
-    args.recipe = args.recipe or str(DEFAULT_MODEL / "recipe.yaml")
+    model = reference_model()
+    args.model = str(model)
+    args.recipe = args.recipe or str(model / "recipe.yaml")
     if args.benchmark is None and args.source == "auto" and not args.data_file:
-        args.benchmark = DEFAULT_BENCHMARK
-        if not (DEFAULT_BENCHMARK / "manifest.json").is_file():
+        args.benchmark = lite = default_benchmark()
+        if not (lite / "manifest.json").is_file():
             from harness.generate.run import generate
 
-            _log(f"generating the lite benchmark into {DEFAULT_BENCHMARK} (once; resumable)")
-            generate(DEFAULT_BENCHMARK, size="lite", data_root=args.data_dir, processes=2, progress=not args.no_progress)
+            _log(f"generating the lite benchmark into {lite} (once; resumable)")
+            generate(lite, size="lite", data_root=args.data_dir, processes=2, progress=not args.no_progress)
     if args.out is None:
-        args.out = REPO / "runs" / "default"
+        args.out = work_home() / "runs" / "default"
         args.overwrite = True
 
 
@@ -132,7 +148,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    out = args.out or REPO / "runs" / Path(args.model.rstrip("/")).name
+    out = args.out or work_home() / "runs" / Path(args.model.rstrip("/")).name
     cfg = BenchConfig(
         model=args.model, out=out, data_dir=args.data_dir, source=args.source, custom_file=args.data_file,
         split=args.split, languages=args.languages, limit=args.limit, adapter=args.adapter, revision=args.revision,
@@ -174,14 +190,25 @@ def add_submit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="data root for records scored on XNLI files (default $XNLI_ROBUST_DATA)")
     p.add_argument("--allow-unpinned", action="store_true",
                    help="accept a benchmark whose hash no spec pins (the page marks the row unpinned)")
-    p.add_argument("--submissions", type=Path, default=DEFAULT_SUBMISSIONS)
-    p.add_argument("--page", type=Path, default=DEFAULT_PAGE)
+    _add_leaderboard_paths(p)
     p.set_defaults(func=cmd_submit)
+
+
+def _add_leaderboard_paths(p: argparse.ArgumentParser) -> None:
+    """Resolved when the command runs (`_leaderboard_paths`), so $XNLI_ROBUST_HOME set late still counts."""
+    p.add_argument("--submissions", type=Path, default=None, help="submissions folder (default <home>/submissions)")
+    p.add_argument("--page", type=Path, default=None, help="page to write (default <home>/leaderboard/LEADERBOARD.md)")
+
+
+def _leaderboard_paths(args: argparse.Namespace) -> None:
+    args.submissions = args.submissions or work_home() / "submissions"
+    args.page = args.page or work_home() / "leaderboard" / "LEADERBOARD.md"
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from leaderboard.submit import submit
 
+    _leaderboard_paths(args)
     target = submit(args.result, args.name, args.submissions, args.page, replace=args.replace,
                     benchmark=args.benchmark, data_dir=args.data_dir, allow_unpinned=args.allow_unpinned)
     print(f"stored {target}; regenerated {args.page}")
@@ -190,8 +217,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def add_leaderboard(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("leaderboard", help="regenerate LEADERBOARD.md from the submissions")
-    p.add_argument("--submissions", type=Path, default=DEFAULT_SUBMISSIONS)
-    p.add_argument("--page", type=Path, default=DEFAULT_PAGE)
+    _add_leaderboard_paths(p)
     p.add_argument("--print", action="store_true", help="also print the page")
     p.add_argument("--benchmark", type=Path, action="append", default=[],
                    help="a benchmark folder (repeatable): the stored records scored on it get their gold labels "
@@ -202,6 +228,7 @@ def add_leaderboard(sub: argparse._SubParsersAction) -> None:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from leaderboard.submit import regenerate
 
+    _leaderboard_paths(args)
     text = regenerate(args.submissions, args.page, benchmarks=args.benchmark)
     if args.print:
         print(text)
@@ -426,7 +453,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     settings = AttackSettings(recipe=args.recipe, query_budget=args.query_budget, max_words_fraction=args.max_words,
                               similarity_threshold=args.similarity, columns=tuple(args.columns), seed=args.seed,
                               model_batch_size=args.batch_size)
-    out = args.out or REPO / "runs" / "attacks" / Path(args.model.rstrip("/")).name / args.recipe
+    out = args.out or work_home() / "runs" / "attacks" / Path(args.model.rstrip("/")).name / args.recipe
     loading = BenchConfig(model=args.model, out=out, split=args.split, data_dir=args.data_dir, device=args.device,
                           batch_size=args.batch_size, max_length=args.max_length, label_map=args.label_map,
                           allow_pickle=args.allow_pickle, revision=args.revision)
@@ -446,18 +473,24 @@ def cmd_attack(args: argparse.Namespace) -> int:
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare, add_base_model, add_train,
                                                                    add_generate, add_verify, add_audit, add_attack]
 
+VERBOSE_HELP = "show third-party load reports, info logs and progress bars (hidden by default; real warnings always show)"
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xnli-robust", description=__doc__.splitlines()[0].strip('.') if __doc__ else None)
     p.add_argument("--version", action="version", version=f"xnli-robust {__version__}")
+    p.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(sub)
+    for command in sub.choices.values():  # also after the command; SUPPRESS keeps a flag given before it
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    quiet.configure(args.verbose)
     try:
         return int(args.func(args))
     except HarnessError as exc:

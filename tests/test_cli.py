@@ -99,10 +99,11 @@ def test_bench_without_a_model_is_the_reference_main_job(monkeypatch: pytest.Mon
     import harness.cli as cli
 
     generated: list[Path] = []
-    monkeypatch.setattr(cli, "DEFAULT_BENCHMARK", tmp_path / "lite")
+    monkeypatch.setenv("XNLI_ROBUST_HOME", str(tmp_path))  # outputs there; the model still from the checkout
     monkeypatch.setattr(harness.generate.run, "generate", lambda out, **kw: generated.append(out))
     args = cli.parser().parse_args(["bench", "--no-progress"])
     cli._default_job(args)
-    assert args.model == str(cli.DEFAULT_MODEL) and Path(args.recipe).name == "recipe.yaml"
-    assert (cli.DEFAULT_MODEL / "adapter_model.safetensors").is_file()
-    assert args.benchmark == tmp_path / "lite" and generated == [tmp_path / "lite"]
+    assert args.model == str(cli.reference_model()) and Path(args.recipe).name == "recipe.yaml"
+    assert (cli.reference_model() / "adapter_model.safetensors").is_file()
+    lite = tmp_path / "runs" / "xnli-robust-v1.1-lite"
+    assert args.benchmark == lite and generated == [lite] and args.out == tmp_path / "runs" / "default"

@@ -2,7 +2,8 @@
 
 The data root is configured, never hard-coded: a CLI option wins, then the environment
 variable `XNLI_ROBUST_DATA`, then a per-user cache folder where downloads land.  A local mirror
-such as `../shared/data` is just a data root that already holds the files.
+such as `../shared/data` is just a data root that already holds the files.  Outputs written by
+default (`runs/`, the submissions and the leaderboard page) go under `work_home()`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,30 @@ from harness.core.errors import DataError
 
 DATA_ENV = "XNLI_ROBUST_DATA"
 CACHE_ENV = "XNLI_ROBUST_CACHE"
+HOME_ENV = "XNLI_ROBUST_HOME"
+
+
+def checkout_root() -> Path | None:
+    """The source checkout the harness runs from, or None when it runs as an installed package.
+
+    Why: a checkout is recognised by `pyproject.toml` and `.git` beside the top-level package
+    (a worktree's `.git` is a file); an installed package sits in site-packages, which has
+    neither, and where nothing may be written."""
+    import harness
+
+    root = Path(harness.__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / ".git").exists() else None
+
+
+def work_home() -> Path:
+    """Where outputs land by default: $XNLI_ROBUST_HOME, else the checkout, else the current directory.
+
+    Why: `make bench` and the README's commands keep writing into the checkout's `runs/`, while
+    an installed harness writes where it is run (or where it is told), never into site-packages."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser().absolute()
+    return checkout_root() or Path.cwd()
 
 
 def cache_root() -> Path:

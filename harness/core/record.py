@@ -47,8 +47,15 @@ def load_record(path: Path) -> dict[str, Any]:
 
 
 def git_state(repo: Path | None = None) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the harness checkout, or (None, None) outside git."""
-    repo = repo or Path(__file__).resolve().parents[2]
+    """(commit, dirty) of the harness checkout, or (None, None) outside git.
+
+    Why checkout_root: an installed package inside some other git tree (a venv in a project)
+    must not record that project's commit as the harness's."""
+    from harness.core.paths import checkout_root
+
+    repo = repo or checkout_root()
+    if repo is None:
+        return None, None
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()
