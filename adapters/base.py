@@ -8,7 +8,7 @@ name as lazily imported `"module:Class"` strings, so `--help` never imports torc
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -32,8 +32,21 @@ class ModelAdapter(Protocol):
         ...
 
     def identity(self) -> dict[str, Any]:
-        """Model id, revision, weights hash, label map and inference settings, for the record."""
+        """Model id, revision, weights hash, label map and inference settings, for the record.
+
+        Also the cache's key (`adapters.cache.model_key`): everything that decides predictions,
+        including the tokenisation limit `max_length` and the precision, is in it."""
         ...
+
+    @property
+    def stats(self) -> Mapping[str, int]:
+        """Counters the record reports: `pairs` scored and `truncated` (pairs longer than the
+        tokenisation limit, cut and counted, never hidden)."""
+        ...
+
+
+# Optional, declared by a backend's class: `precisions`, the names `adapters.precision.apply` may
+# convert it to (int8, bf16, onnxruntime); a backend without it is scored in fp32 only.
 
 
 ADAPTERS: Registry[str] = Registry("adapter", {

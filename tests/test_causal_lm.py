@@ -299,3 +299,20 @@ def test_attack_wrapper_passes_the_attacked_language(data_root: Path) -> None:
         ta_parts.AdapterModelWrapper(model)([("p", "h")])
     ta_parts.AdapterModelWrapper(model)([("p", "h")])
     assert model.calls == [(1, "fr"), (1, "th"), (1, None)]
+
+
+def test_both_backends_and_the_cache_wrapper_are_one_seam(causal: CausalLMAdapter, tiny_xlmr: Path,
+                                                          tmp_path: Path) -> None:
+    """Everything bench and attack use: predict (with the language), identity, stats; precisions
+    only where a backend declares them."""
+    from adapters.base import ModelAdapter, load_adapter
+    from adapters.cache import CachedAdapter
+
+    classifier = load_adapter("hf", str(tiny_xlmr))
+    wrapped = CachedAdapter(causal, tmp_path / "cache.sqlite")
+    for adapter in (classifier, causal, wrapped):
+        assert isinstance(adapter, ModelAdapter)
+        assert set(adapter.stats) >= {"pairs", "truncated"}
+        assert "max_length" in adapter.identity() and "adapter" in adapter.identity()
+    assert set(type(classifier).precisions) == {"int8", "bf16", "onnxruntime"}
+    assert not getattr(type(causal), "precisions", ())
