@@ -387,19 +387,54 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def add_audit(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("audit", help="export a random sample per family and language for human review (CSV)")
+    p = sub.add_parser("audit", help="a seeded sample for reading: a CSV, or reading sheets per language (--sheets)")
     p.add_argument("folder", type=Path, help="generated benchmark folder")
-    p.add_argument("--out", type=Path, required=True, help="CSV file to write")
-    p.add_argument("--per-cell", type=_positive, default=20, help="items per family and language")
+    p.add_argument("--out", type=Path, required=True, help="CSV file to write, or with --sheets the folder for them")
+    p.add_argument("--per-cell", type=_positive, default=20, help="CSV: items per family and language")
+    p.add_argument("--sheets", action="store_true",
+                   help="write <lang>.sheet.txt (original beside perturbed) and <lang>.keys.jsonl (the ids to judge)")
+    p.add_argument("--per-severity", type=_positive, default=10, help="--sheets: items per family x severity x language")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_audit)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from harness.generate.audit import audit
+    from harness.generate.audit import audit, write_audit_sheets
 
+    if args.sheets:
+        counts = write_audit_sheets(args.folder, args.out, per_severity=args.per_severity, seed=args.seed)
+        print(f"wrote reading sheets for {len(counts)} languages ({sum(counts.values())} items) to {args.out}; "
+              "they hold XNLI text: keep them out of the repository")
+        return 0
     rows = audit(args.folder, args.out, per_cell=args.per_cell, seed=args.seed)
     print(f"wrote {rows} rows to {args.out}")
+    return 0
+
+
+def add_validity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validity", help="per-cell validity rates (95%% intervals) and the inclusion bar from audit files")
+    p.add_argument("audits", type=Path, nargs="+", help="*.audit.jsonl files (ids and judgments only)")
+    p.add_argument("--keys", type=Path, nargs="*", default=[],
+                   help="<lang>.keys.jsonl from `audit --sheets`: every sampled item must be judged, nothing else")
+    p.add_argument("--markdown", type=Path, help="also write the table as markdown")
+    p.add_argument("--json", type=Path, help="also write the rows as JSON")
+    p.set_defaults(func=cmd_validity)
+
+
+def cmd_validity(args: argparse.Namespace) -> int:
+    from harness.core.atomic import atomic_write_json, atomic_write_text
+    from harness.metrics.validity import check_complete, markdown, read_audit, read_keys, report
+
+    judgments = [j for path in args.audits for j in read_audit(path)]
+    if args.keys:
+        check_complete(judgments, [k for path in args.keys for k in read_keys(path)])
+    rows = report(judgments)
+    table = markdown(rows)
+    print(table, end="")
+    if args.markdown:
+        atomic_write_text(args.markdown, table)
+    if args.json:
+        atomic_write_json(args.json, rows)
     return 0
 
 
@@ -471,7 +506,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
 # ---- entry point ------------------------------------------------------------------------------
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare, add_base_model, add_train,
-                                                                   add_generate, add_verify, add_audit, add_attack]
+                                                                   add_generate, add_verify, add_audit, add_validity, add_attack]
 
 VERBOSE_HELP = "show third-party load reports, info logs and progress bars (hidden by default; real warnings always show)"
 

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 
 from harness.core.atomic import atomic_write_bytes
-from harness.data.benchmark import PerturbedItem, load_benchmark
-from harness.data.spec import BenchmarkSpec
+from harness.data.benchmark import Benchmark, PerturbedItem, load_benchmark
+from harness.data.spec import BenchmarkSpec, Unit
 from harness.generate.select import _rank
 
 # --------------------------------------------------------------------------------------------
@@ -54,3 +55,51 @@ def _write_csv(path: Path, rows: list[list[str]]) -> None:
     writer.writerow(AUDIT_COLUMNS)
     writer.writerows(rows)
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8-sig"))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading sheets for a validity audit (harness.metrics.validity reads the judgments)
+# --------------------------------------------------------------------------------------------
+
+def audit_sample(bench: Benchmark, per_severity: int = 10, seed: int = 0) -> list[tuple[Unit, PerturbedItem]]:
+    """`per_severity` items of every unit in a seeded hash order: stratified by family x severity x
+    language, so a family x language cell gets 3 x `per_severity` (30 by default) readings."""
+    sample = []
+    for unit in sorted(bench.units()):
+        items = bench.perturbed(*unit)
+        purpose = f"validity\x1f{unit.family}\x1f{unit.severity}\x1f{unit.language}"
+        ranked = sorted(items, key=lambda it: _rank(seed, purpose, it.example.id))
+        sample += [(unit, it) for it in ranked[:per_severity]]
+    return sample
+
+
+def _sheet_entry(number: int, unit: Unit, item: PerturbedItem) -> str:
+    ex, orig = item.example, item.original
+    lines = [f"[{number}] {unit.family}/{unit.severity}/{unit.language} {ex.id}  gold: {ex.label_name}"]
+    for side, before, after in (("premise", orig.premise, ex.premise), ("hypothesis", orig.hypothesis, ex.hypothesis)):
+        if before == after:
+            lines.append(f"  {side} (unchanged): {before}")
+        else:
+            lines += [f"  {side} original : {before}", f"  {side} perturbed: {after}"]
+    return "\n".join(lines)
+
+
+def write_audit_sheets(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], per_severity: int = 10,
+                       seed: int = 0, verify_files: bool = True, spec: BenchmarkSpec | None = None) -> dict[str, int]:
+    """Per language: `<lang>.sheet.txt` (original beside perturbed, for reading; it holds XNLI
+    text, so it stays out of the repository) and `<lang>.keys.jsonl` (the sampled items' ids, what
+    the judgments must cover).  Returns items per language."""
+    bench = load_benchmark(root, verify_files=verify_files, spec=spec)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    by_language: dict[str, list[tuple[Unit, PerturbedItem]]] = {}
+    for unit, item in audit_sample(bench, per_severity, seed):
+        by_language.setdefault(unit.language, []).append((unit, item))
+    for language, entries in by_language.items():
+        sheet = "\n\n".join(_sheet_entry(i, unit, item) for i, (unit, item) in enumerate(entries, 1))
+        keys = "".join(json.dumps({"benchmark": bench.id, "family": unit.family, "severity": unit.severity,
+                                   "language": unit.language, "id": item.example.id}, ensure_ascii=False) + "\n"
+                       for unit, item in entries)
+        atomic_write_bytes(out / f"{language}.sheet.txt", (sheet + "\n").encode("utf-8"))
+        atomic_write_bytes(out / f"{language}.keys.jsonl", keys.encode("utf-8"))
+    return {language: len(entries) for language, entries in by_language.items()}
