@@ -1,0 +1,103 @@
+"""Validity audits: the sample is drawn by rule, the audit file holds ids and judgments only, and
+the rates, intervals and bar are computed from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.core.errors import DataError
+from harness.metrics import validity as V
+
+AUDITS = Path(__file__).resolve().parents[1] / "harness" / "specs" / "audits"
+
+
+def _line(i: int, family: str = "synonym", severity: str = "low", language: str = "fr", kept: str = "yes",
+          meaning: str = "same", note: str = "") -> dict[str, str]:
+    return {"benchmark": "b-lite", "family": family, "severity": severity, "language": language, "id": str(i),
+            "label_preserved": kept, "meaning": meaning, "fluency": "fine", "note": note}
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_wilson_interval_matches_known_values() -> None:
+    low, high = V.wilson(29, 30)
+    assert (round(low, 4), round(high, 4)) == (0.8333, 0.9941)
+    assert V.wilson(0, 10)[0] == 0.0 and V.wilson(10, 10)[1] == pytest.approx(1.0) and V.wilson(0, 0) == (0.0, 1.0)
+
+
+def test_a_cell_meets_the_bar_only_with_enough_readings_and_rates(tmp_path: Path) -> None:
+    rows = [_line(i, severity=s) for s in ("low", "medium", "high") for i in range(10 * ("lmh".index(s[0]) + 1), 10 * ("lmh".index(s[0]) + 2))]
+    rows[0] = _line(10, kept="unsure", meaning="shifted", note="sœur→nonne: wrong sense")
+    report = V.report(V.read_audit(_write(tmp_path / "fr.audit.jsonl", rows)))
+    (cell,) = report
+    assert cell["n"] == 30 and cell["per_severity"] == {"high": 10, "low": 10, "medium": 10}
+    assert cell["label_preserved_yes"]["count"] == 29 and cell["label_preserved_unsure"]["count"] == 1
+    assert cell["included"] is True  # 29/30 = 96.7% >= 95%, 29/30 same >= 80%
+    rows[1] = _line(11, kept="no", meaning="shifted", note="n'a aucun→n'a pas n'importe quel: negation")
+    (cell,) = V.report(V.read_audit(_write(tmp_path / "fr.audit.jsonl", rows)))
+    assert cell["included"] is False and cell["reasons"] == ["label preserved in 93.3% (bar 95%)"]
+    (small,) = V.report(V.read_audit(_write(tmp_path / "de.audit.jsonl", rows[:12])))
+    assert "only 12 items judged (needs 30)" in small["reasons"] and "only 0 high items judged (needs 10)" in small["reasons"]
+    assert "| synonym | fr | 30 |" in V.markdown(V.report(V.read_audit(tmp_path / "fr.audit.jsonl")))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: {**r, "premise": "some text"}, "fields must be exactly"),
+    (lambda r: {k: v for k, v in r.items() if k != "note"}, "missing: \\['note'\\]"),
+    (lambda r: {**r, "meaning": "similar"}, "meaning 'similar' is not one of same, shifted, broken"),
+    (lambda r: {**r, "label_preserved": "no"}, "needs a note"),
+    (lambda r: {**r, "id": 7}, "id must be a string"),
+])
+def test_bad_audit_lines_are_refused_with_the_line(tmp_path: Path, edit, message) -> None:  # type: ignore[no-untyped-def]
+    path = _write(tmp_path / "x.audit.jsonl", [_line(1), edit(_line(2))])
+    with pytest.raises(DataError, match=message) as info:
+        V.read_audit(path)
+    assert f"{path}:2" in str(info.value)
+
+
+def test_duplicates_and_wrong_names_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="already judged on line 1"):
+        V.read_audit(_write(tmp_path / "x.audit.jsonl", [_line(1), _line(1)]))
+    with pytest.raises(DataError, match="ends in .audit.jsonl"):
+        V.read_audit(_write(tmp_path / "x.jsonl", [_line(1)]))
+
+
+def test_sheets_sample_by_rule_and_the_audit_must_cover_exactly_the_sample(tmp_path: Path, data_root: Path) -> None:
+    from conftest import generate_small_benchmark
+
+    from harness.cli import main
+
+    bench = generate_small_benchmark(tmp_path / "bench", data_root, ["en", "th"], 9, seed=3)
+    sheets = tmp_path / "sheets"
+    assert main(["audit", str(bench), "--sheets", "--out", str(sheets), "--per-severity", "4"]) == 0
+    keys = [json.loads(line) for line in (sheets / "th.keys.jsonl").read_text("utf-8").splitlines()]
+    assert len(keys) == 12 and {(k["family"], k["severity"]) for k in keys} == {
+        ("char_noise", "low"), ("char_noise", "high"), ("code_switch", "medium")}
+    sheet = (sheets / "th.sheet.txt").read_text("utf-8")
+    assert sheet.count("\n[") + 1 == 12 and f"{keys[0]['family']}/{keys[0]['severity']}/th {keys[0]['id']}" in sheet
+    again = tmp_path / "again"
+    main(["audit", str(bench), "--sheets", "--out", str(again), "--per-severity", "4"])
+    assert (again / "th.keys.jsonl").read_bytes() == (sheets / "th.keys.jsonl").read_bytes()  # seeded, not random
+
+    judged = [{**k, "label_preserved": "yes", "meaning": "same", "fluency": "awkward", "note": ""} for k in keys]
+    audit = _write(tmp_path / "th.audit.jsonl", judged)
+    assert main(["validity", str(audit), "--keys", str(sheets / "th.keys.jsonl"),
+                 "--json", str(tmp_path / "rows.json")]) == 0
+    rows = json.loads((tmp_path / "rows.json").read_text("utf-8"))
+    assert {r["family"] for r in rows} == {"char_noise", "code_switch"} and all(r["n"] in (8, 4) for r in rows)
+    assert main(["validity", str(_write(tmp_path / "th.audit.jsonl", judged[1:])),
+                 "--keys", str(sheets / "th.keys.jsonl")]) == 2  # one sampled item not judged
+
+
+def test_committed_audits_hold_ids_and_judgments_only() -> None:
+    """Whatever audit files are committed parse strictly (exactly the nine fields) and carry no
+    text: every note stays short (it quotes the edited words, never a sentence)."""
+    for path in sorted(AUDITS.rglob("*.audit.jsonl")):
+        for judgment in V.read_audit(path):
+            assert len(judgment.note) <= 300, f"{path}: {judgment.id}: a note is a short pointer to the edit"
