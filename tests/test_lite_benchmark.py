@@ -45,3 +45,18 @@ def test_one_flipped_byte_fails_verification(lite: Path, tmp_path: Path) -> None
     target.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="th.jsonl: sha256"):
         verify(copy)
+
+
+def test_the_committed_audit_judges_exactly_the_sample_drawn_from_lite(lite: Path, tmp_path: Path) -> None:
+    """The v1.1 lite audit (harness/specs/audits) covers every language and exactly the items the
+    sampling rule draws from the regenerated benchmark: judged items are found, not picked."""
+    from harness.generate.audit import write_audit_sheets
+    from harness.metrics.validity import check_complete, read_audit, read_keys, report
+
+    folder = Path(__file__).resolve().parents[1] / "harness" / "specs" / "audits" / "xnli-robust-v1.1-lite"
+    counts = write_audit_sheets(lite, tmp_path / "sheets", per_severity=10, seed=0)
+    assert sorted(counts) == sorted(load_spec().languages)
+    judgments = [j for path in sorted(folder.glob("*.audit.jsonl")) for j in read_audit(path)]
+    check_complete(judgments, [k for path in sorted((tmp_path / "sheets").glob("*.keys.jsonl")) for k in read_keys(path)])
+    rows = report(judgments)
+    assert len(rows) == 4 * 15 + 3 and all(r["n"] == 30 for r in rows)
