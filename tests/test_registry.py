@@ -78,3 +78,19 @@ def test_seed_derivations_are_those_the_committed_outputs_were_made_with() -> No
     assert seeds.digest(0, "test-7").hex().startswith("d7998e2a925ffd5add20659dd6de99e4")
     assert seeds.derive_seed(1, "stage", 0, "epoch", 1) == 7340087863989140032
     assert isinstance(seeds.rng(1), random.Random) and seeds.rng(1).random() == seeds.rng(1).random()
+
+
+def test_a_new_backend_is_added_by_registering_it(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench scores through a backend the code base has never seen: registered, not wired in."""
+    import json
+
+    from adapters.base import ADAPTERS
+    from harness.cli import main
+
+    monkeypatch.setattr(ADAPTERS, "_entries", {**ADAPTERS._entries, "toy": "toy_backend:ToyAdapter"})
+    out = tmp_path / "run"
+    assert main(["bench", str(tmp_path), "--adapter", "toy", "--source", "local", "--languages", "en,fr",
+                 "--limit", "4", "--no-cache", "--no-progress", "--out", str(out)]) == 0
+    record = json.loads((out / "result.json").read_text("utf-8"))
+    assert record["model"]["adapter"] == "toy" and record["data"]["n_items"] == {"en": 4, "fr": 4}
+    assert record["truncation"] == {"pairs": 8, "truncated": 0}
