@@ -88,13 +88,24 @@ def load_spec(path: str | os.PathLike[str] | None = None) -> BenchmarkSpec:
         raise DataError(f"{path}: cannot read spec ({exc})") from None
     except yaml.YAMLError as exc:
         raise DataError(f"{path}: invalid YAML ({exc})") from None
-    return parse_spec(raw, where=str(path))
+    return check_families(parse_spec(raw, where=str(path)), where=str(path))
+
+
+def check_families(spec: BenchmarkSpec, where: str = "spec") -> BenchmarkSpec:
+    """Every family of `spec` is a registered one: caught before any worker starts, with "did
+    you mean" (a misspelled family used to fail inside a worker, as a traceback).  Separate from
+    `parse_spec` because library users may generate with their own families and builder."""
+    from attacks.registry import FAMILIES
+
+    for name in spec.families:
+        if name not in FAMILIES:
+            raise DataError(f"{where}: {unknown_name_message('perturbation family', name, list(FAMILIES))}")
+    return spec
 
 
 def parse_spec(raw: Any, where: str = "spec") -> BenchmarkSpec:
     """Validate a spec mapping; every problem names the field, so a typo never runs silently."""
     from attacks.base import SEVERITIES
-    from attacks.registry import FAMILIES
 
     if not isinstance(raw, dict):
         raise DataError(f"{where}: expected a mapping at the top level")
@@ -104,8 +115,6 @@ def parse_spec(raw: Any, where: str = "spec") -> BenchmarkSpec:
     languages = _languages(raw.get("languages", "all"), LANGUAGES, f"{where}: languages")
     families = {}
     for name, body in (raw["families"] or {}).items():
-        if name not in FAMILIES:  # caught here, before any worker starts (not as a worker's traceback)
-            raise DataError(f"{where}: {unknown_name_message('perturbation family', str(name), list(FAMILIES))}")
         body = body or {}
         severities = tuple(body.get("severities", SEVERITIES))
         bad = [s for s in severities if s not in SEVERITIES]

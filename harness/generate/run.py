@@ -38,6 +38,7 @@ from harness.data.spec import (
     BenchmarkSpec,
     SizeSpec,
     Unit,
+    check_families,
     load_spec,
     parse_spec,
     spec_units,
@@ -99,6 +100,8 @@ def generate(out_dir: str | os.PathLike[str], *, size: str = "lite",
         if unknown:
             raise DataError(f"families {unknown} are not in spec {spec.id} ({', '.join(spec.families)})")
         spec = _restrict(spec, families)
+    if builder is None:  # the registry builds the families: they must be registered ones
+        check_families(spec)
     if (out / MANIFEST).is_file():
         report = verify(out, spec=spec)
         return GenerateReport(out, report.benchmark_hash, [], [], {}, report.manifest, report)
