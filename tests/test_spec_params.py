@@ -140,3 +140,10 @@ def test_units_without_params_record_none(tmp_path: Path, data_root: Path) -> No
         assert "spec_params" not in unit and unit["perturbation"]["params"] == {"route": None}
     assert "params" not in report.manifest["spec"]["families"]["back_translation"]
 
+
+def test_candidate_routes_spec_is_valid() -> None:
+    spec = load_spec(SPEC_DIR / "candidates" / "back-translation-routes.yaml")
+    v11 = load_spec()
+    assert (spec.seed, spec.split, spec.sizes["lite"], spec.resources) == (v11.seed, v11.split, v11.sizes["lite"], v11.resources)
+    assert list(spec.families) == ["back_translation"] and spec.families["back_translation"].similarity == 0.90
+    assert len(spec_units(spec)) == 11
