@@ -125,6 +125,9 @@ def main() -> None:
     sub.choices["generate"].add_argument("--size", default="lite")
     sub.choices["generate"].add_argument("--processes", type=int, default=2)
     args = p.parse_args()
+    from harness.core import quiet
+
+    quiet.configure(False)  # as the CLI does: no third-party load reports
     args.func(args)
 
 
