@@ -224,6 +224,14 @@ class ApertiumEngine:
     output does not split into as many segments, each is retried in a pipeline of its own.
     `-u` behaviour (no '*' before unknown words) is kept: the generator runs with `-n`.
 
+    Known limit (measured after v1.1 was pinned): the null flush resets each stage's state per
+    segment, but the HMM tagger's model changes as it reads (most likely unseen ambiguity classes
+    being added to its class table), so a few segments are tagged differently after certain
+    earlier segments in the same pipeline (eng-spa: 4 of 300 XNLI segments translated
+    differently in one batch than alone).  Which segments share a pipeline depends on the cache,
+    so v1.1's files depend on the order units ran in; v1.1 keeps this protocol, so that its pin
+    stays reproducible by generating in `generate`'s order.
+
     An instance serves `pairs` (by default v1.1's four) and its identity names the Debian
     packages of exactly those modes, so adding a language pair never changes the identity
     (the cache keys, the manifests) of the pairs that were there.  An instance with any pair
