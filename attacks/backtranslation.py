@@ -17,6 +17,12 @@ trip through the pivot that changes least (the best engine or the closest langua
 a single round trip through a more distant pivot; high chains two round trips (en, es) or
 goes through a pivot two or three hops away (fr, which has only Spanish as a direct pivot).
 
+Apertium also has pairs between close languages (en<>ca, es<>pt, es<>ca, es<>gl, fr<>ca, fr<>oc,
+bg<>mk, ru<>be, ru<>uk, hi<>ur); no default route uses them, so v1.1 is what it was.  A spec
+names such routes per language and severity (`params: {routes: {bg: {low: "bg>mk>bg"}}}`, read
+by `unit_params`), which is how a benchmark can cover bg, ru, hi and ur; any path over known
+hops is a route (`route()`).
+
 English also has the *precomputed* routes en>sw>en and en>ur>en (XNLI's human Swahili/Urdu
 test sets machine-translated back to English, shipped with the data), selectable with
 `build(..., route="en>sw>en")`.  They are looked up by item (pairID -> test row) and apply
@@ -35,19 +41,20 @@ import gzip
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from attacks.base import NOT_APPLICABLE, SEVERITIES, _NotApplicable
 from attacks.translation import (
-    APERTIUM_INSTALL,
     APERTIUM_MODES,
     BERGAMOT_INSTALL,
     PRECOMPUTED_PIVOTS,
     CachedEngine,
     EngineUnavailable,
     PrecomputedTranslations,
+    Pair,
     TranslationEngine,
     _apertium_modes_installed,
+    apertium_install,
     bergamot_available,
     create_engine,
     normalize_space,
@@ -150,16 +157,27 @@ def available_languages(data_root: Path) -> dict[str, list[str]]:
     return result
 
 
+def _route_pairs(r: Route, engine: str) -> frozenset[Pair]:
+    """The (src, tgt) hops of `r` that `engine` translates."""
+    return frozenset((s, t) for s, t, e in r.hops if e == engine)
+
+
 def _install_hint(r: Route) -> str:
-    hints = {"apertium": APERTIUM_INSTALL, "bergamot": BERGAMOT_INSTALL}
+    hints = {"apertium": apertium_install(_route_pairs(r, "apertium")) if "apertium" in r.engines else "",
+             "bergamot": BERGAMOT_INSTALL}
     return "; ".join(sorted({hints[e] for e in r.engines if e in hints})) or "put the translation files under the data root"
 
 
 @functools.lru_cache(maxsize=None)
-def _shared_engine(name: str, data_root: Path) -> TranslationEngine:
-    """One engine instance per process: Bergamot models and file indexes load once."""
+def _shared_engine(name: str, data_root: Path, pairs: frozenset[Pair]) -> TranslationEngine:
+    """One engine instance per process and pair set: Bergamot models and file indexes load once.
+
+    Apertium gets the route's pairs: its identity names the packages of those modes only.
+    """
     if name == "precomputed":
         return create_engine(name, data_root=data_root)
+    if name == "apertium":
+        return create_engine(name, pairs=pairs)
     return create_engine(name)
 
 
@@ -287,18 +305,75 @@ def _result(example: NLIExample, pair: tuple[str, str]) -> NLIExample | _NotAppl
 def _select_route(language: str, severity: str, route_id: str | None) -> Route:
     if severity not in SEVERITIES:
         raise NoRoute(f"unknown severity {severity!r}; known: {', '.join(SEVERITIES)}")
+    if route_id is not None:
+        return route_for(language, route_id)
     if language not in DEFAULT_ROUTES:
         raise NoRoute(
             f"back-translation has no route for {language!r}: the engines available reach "
             f"{', '.join(sorted(DEFAULT_ROUTES))}"
         )
-    if route_id is None:
-        return DEFAULT_ROUTES[language][severity]
-    known = list(DEFAULT_ROUTES[language].values()) + EXTRA_ROUTES.get(language, [])
+    return DEFAULT_ROUTES[language][severity]
+
+
+def route_for(language: str, route_id: str) -> Route:
+    """The route `route_id` for `language` items: a default or extra one, or any path over known hops."""
+    known = list(DEFAULT_ROUTES.get(language, {}).values()) + EXTRA_ROUTES.get(language, [])
     for candidate in known:
         if candidate.id == route_id:
             return candidate
-    raise NoRoute(f"unknown route {route_id!r} for {language}; known: {', '.join(r.id for r in known)}")
+    try:
+        chosen = route(str(route_id))
+    except NoRoute as exc:
+        listed = f"; known for {language}: {', '.join(r.id for r in known)}" if known else ""
+        raise NoRoute(f"unknown route {route_id!r} for {language} ({exc}){listed}") from None
+    if chosen.languages[0] != language:
+        raise NoRoute(f"route {route_id!r} does not start from {language}")
+    return chosen
+
+
+PARAMS = ("routes",)
+"""What a spec may set for this family (`families.back_translation.params`)."""
+
+
+def unit_params(params: Mapping[str, Any], severities: Sequence[str], languages: Sequence[str]
+                ) -> dict[tuple[str, str], dict[str, Any]]:
+    """The units a spec's `params` asks for, as (severity, language) -> `build` keyword arguments.
+
+    `routes` maps each language to {severity: route id}: exactly the (severity, language) with a
+    route become units, so a language with one route has one unit.  Every language of the family
+    needs at least one route, and every route must exist and start from its language; anything
+    else is an error here, before any work starts.  Raises ValueError (the spec reader names
+    the file).
+    """
+    unknown = sorted(set(params) - set(PARAMS))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; {FAMILY} takes {list(PARAMS)}")
+    routes = params.get("routes")
+    if routes is None:
+        return {(sev, lang): {} for sev in severities for lang in languages}
+    if not isinstance(routes, Mapping):
+        raise ValueError("routes must map each language to {severity: route}")
+    extra = sorted(set(routes) - set(languages))
+    missing = [lang for lang in languages if lang not in routes]
+    if extra or missing:
+        raise ValueError(f"routes must name exactly the family's languages {list(languages)}"
+                         + (f"; not in it: {extra}" if extra else "") + (f"; no route: {missing}" if missing else ""))
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for lang in languages:
+        by_severity = routes[lang]
+        if not isinstance(by_severity, Mapping) or not by_severity:
+            raise ValueError(f"routes.{lang} must map severities to route ids")
+        bad = sorted(set(by_severity) - set(severities))
+        if bad:
+            raise ValueError(f"routes.{lang}: severities {bad} are not the family's {list(severities)}")
+        for sev in severities:
+            if sev in by_severity:
+                try:
+                    chosen = route_for(lang, by_severity[sev])
+                except NoRoute as exc:
+                    raise ValueError(f"routes.{lang}.{sev}: {exc}") from None
+                out[(sev, lang)] = {"route": chosen.id}
+    return out
 
 
 def build(
@@ -317,5 +392,5 @@ def build(
     data_root = Path(data_root)
     if not route_available(chosen, data_root):
         raise EngineUnavailable(f"back-translation route {chosen.id} needs missing engines; {_install_hint(chosen)}")
-    engines = {name: _shared_engine(name, data_root) for name in set(chosen.engines)}
+    engines = {name: _shared_engine(name, data_root, _route_pairs(chosen, name)) for name in set(chosen.engines)}
     return BackTranslation(language, severity, chosen, engines, data_root, cache_dir=cache_dir)

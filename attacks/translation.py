@@ -28,7 +28,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from harness.core.registry import Registry
 from harness.core.atomic import atomic_write_text
@@ -94,10 +94,70 @@ APERTIUM_MODES: dict[Pair, str] = {
     ("es", "en"): "spa-eng",
     ("es", "fr"): "es-fr",
     ("fr", "es"): "fr-es",
+    # close-language pairs (issue #14), for routes a spec names; no v1.1 route uses them
+    ("en", "ca"): "eng-cat",
+    ("ca", "en"): "cat-eng",
+    ("es", "pt"): "es-pt",
+    ("pt", "es"): "pt-es",
+    ("es", "ca"): "spa-cat",
+    ("ca", "es"): "cat-spa",
+    ("es", "gl"): "es-gl",
+    ("gl", "es"): "gl-es",
+    ("fr", "ca"): "fra-cat",
+    ("ca", "fr"): "cat-fra",
+    ("oc", "fr"): "oci-fra",
+    ("fr", "oc"): "fra-oci",
+    ("mk", "bg"): "mkd-bul",
+    ("bg", "mk"): "bul-mkd",
+    ("be", "ru"): "bel-rus",
+    ("ru", "be"): "rus-bel",
+    ("ru", "uk"): "rus-ukr",
+    ("uk", "ru"): "ukr-rus",
+    ("ur", "hi"): "urd-hin",
+    ("hi", "ur"): "hin-urd",
 }
-"""Language pairs served by the Debian Apertium packages rated good here, and their modes."""
+"""Language pairs served by the Debian Apertium packages, and their modes (`apertium -l`)."""
 
-_APERTIUM_PACKAGES = ("apertium", "lttoolbox", "apertium-lex-tools", "apertium-eng-spa", "apertium-fr-es")
+APERTIUM_V1_PAIRS: frozenset[Pair] = frozenset({("en", "es"), ("es", "en"), ("es", "fr"), ("fr", "es")})
+"""The pairs of v1.1's routes: what an `ApertiumEngine()` serves unless told otherwise."""
+
+_APERTIUM_BASE = ("apertium", "lttoolbox", "apertium-lex-tools")
+_CG3 = ("cg3", "libcg3-1")
+_APERTIUM_V1_DATA = ("apertium-eng-spa", "apertium-fr-es")
+
+APERTIUM_MODE_PACKAGES: dict[str, tuple[str, ...]] = {
+    # v1.1 named both language packages for every mode; kept so its engine identity is unchanged
+    **{mode: _APERTIUM_V1_DATA for mode in ("eng-spa", "spa-eng", "es-fr", "fr-es")},
+    **{mode: ("apertium-eng-cat", "apertium-anaphora", "apertium-separable", *_CG3) for mode in ("eng-cat", "cat-eng")},
+    **{mode: ("apertium-es-pt",) for mode in ("es-pt", "pt-es")},
+    **{mode: ("apertium-spa-cat", *_CG3) for mode in ("spa-cat", "cat-spa")},
+    "es-gl": ("apertium-es-gl", *_CG3),
+    "gl-es": ("apertium-es-gl",),
+    **{mode: ("apertium-fra-cat", "apertium-separable", *_CG3) for mode in ("fra-cat", "cat-fra")},
+    **{mode: ("apertium-oci-fra", "apertium-separable", *_CG3) for mode in ("oci-fra", "fra-oci")},
+    **{mode: ("apertium-mkd-bul", *_CG3) for mode in ("mkd-bul", "bul-mkd")},
+    **{mode: ("apertium-bel-rus", *_CG3) for mode in ("bel-rus", "rus-bel")},
+    **{mode: ("apertium-rus-ukr", *_CG3) for mode in ("rus-ukr", "ukr-rus")},
+    **{mode: ("apertium-urd-hin",) for mode in ("urd-hin", "hin-urd")},
+}
+"""Debian packages a mode's output depends on beyond apertium, lttoolbox and apertium-lex-tools:
+its language data and the programs of its pipeline (cg-proc: cg3, lsx-proc: apertium-separable,
+apertium-anaphora).  The engine identity names exactly the packages of the modes it serves."""
+
+
+def apertium_packages(pairs: frozenset[Pair]) -> tuple[str, ...]:
+    """The Debian packages behind `pairs`' modes: the base three, then the others sorted."""
+    extra = {pkg for pair in pairs for pkg in APERTIUM_MODE_PACKAGES[APERTIUM_MODES[pair]]}
+    return (*_APERTIUM_BASE, *sorted(extra - set(_APERTIUM_BASE)))
+
+
+_APERTIUM_DEPENDENCIES = frozenset({"lttoolbox", "apertium-lex-tools", "apertium-anaphora", "apertium-separable", *_CG3})
+"""Packages the language packages depend on (apt installs them with those)."""
+
+
+def apertium_install(pairs: frozenset[Pair] = APERTIUM_V1_PAIRS) -> str:
+    """The apt-get command that installs what `pairs` need (the language data pulls in the tools)."""
+    return "apt-get install " + " ".join(p for p in apertium_packages(pairs) if p not in _APERTIUM_DEPENDENCIES)
 
 
 def apertium_available() -> bool:
@@ -114,7 +174,7 @@ def _apertium_modes_installed() -> frozenset[str]:
     return frozenset(line.strip() for line in out.splitlines() if line.strip())
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=32)
 def _dpkg_versions(packages: tuple[str, ...]) -> str:
     """'pkg=version;...' from dpkg-query, so a Debian update changes the engine identity."""
     if shutil.which("dpkg-query") is None:
@@ -163,36 +223,62 @@ class ApertiumEngine:
     `apertium -u MODE` on that segment alone, at the cost of one pipeline per batch.  If the
     output does not split into as many segments, each is retried in a pipeline of its own.
     `-u` behaviour (no '*' before unknown words) is kept: the generator runs with `-n`.
+
+    Known limit (measured after v1.1 was pinned): the null flush resets each stage's state per
+    segment, but the HMM tagger's model changes as it reads (most likely unseen ambiguity classes
+    being added to its class table), so a few segments are tagged differently after certain
+    earlier segments in the same pipeline (eng-spa: 4 of 300 XNLI segments translated
+    differently in one batch than alone).  Which segments share a pipeline depends on the cache,
+    so v1.1's files depend on the order units ran in; v1.1 keeps this protocol, so that its pin
+    stays reproducible by generating in `generate`'s order.
+
+    An instance serves `pairs` (by default v1.1's four) and its identity names the Debian
+    packages of exactly those modes, so adding a language pair never changes the identity
+    (the cache keys, the manifests) of the pairs that were there.  An instance with any pair
+    beyond v1.1's also runs its pipelines with `pipefail` (protocol 2): a stage that crashes
+    (the Russian tagger of Debian 12 segfaults on some sentences) fails the segment ("")
+    instead of passing on whatever the later stages flushed.
     """
 
     name = "apertium"
-    pairs: frozenset[Pair] = frozenset(APERTIUM_MODES)
     protocol = "null-flush-per-segment-1"
     """Part of the identity: translations made by the old line-stream protocol are other text."""
+    protocol_pipefail = "null-flush-per-segment-2-pipefail"
+    """The identity's protocol for instances serving pairs beyond v1.1's."""
 
-    def __init__(self, chunk_size: int = 200, timeout_s: float = 600.0) -> None:
+    def __init__(self, chunk_size: int = 200, timeout_s: float = 600.0,
+                 pairs: Iterable[Pair] | None = None) -> None:
         if not apertium_available():
             raise EngineUnavailable(f"the apertium binary is not installed; run: {APERTIUM_INSTALL}")
+        self.pairs: frozenset[Pair] = APERTIUM_V1_PAIRS if pairs is None else frozenset(pairs)
+        unknown = sorted(self.pairs - set(APERTIUM_MODES))
+        if unknown or not self.pairs:
+            known = ", ".join(f"{s}->{t}" for s, t in sorted(APERTIUM_MODES))
+            raise ValueError(f"Apertium has no mode for {unknown or 'an empty pair set'}; it knows {known}")
+        self.pipefail = not self.pairs <= APERTIUM_V1_PAIRS
         self.chunk_size = chunk_size
         self.timeout_s = timeout_s
 
     @property
     def version(self) -> str:
-        return f"apertium -u;{self.protocol};{_dpkg_versions(_APERTIUM_PACKAGES)}"
+        protocol = self.protocol_pipefail if self.pipefail else self.protocol
+        return f"apertium -u;{protocol};{_dpkg_versions(apertium_packages(self.pairs))}"
 
     def _mode(self, src: str, tgt: str) -> str:
         _check_pair(self, src, tgt)
         mode = APERTIUM_MODES[(src, tgt)]
         if mode not in _apertium_modes_installed():
-            raise EngineUnavailable(f"Apertium mode {mode} is not installed; run: {APERTIUM_INSTALL}")
+            raise EngineUnavailable(f"Apertium mode {mode} is not installed; "
+                                    f"run: {apertium_install(frozenset({(src, tgt)}))}")
         return mode
 
     def _run(self, mode: str, lines: list[str]) -> list[str] | None:
         """Translate segments in one null-flush pipeline; None if it failed or lost alignment."""
         try:
             stream = "".join(_filter_text("apertium-destxt", line, self.timeout_s) + "\0" for line in lines)
+            pipeline = ("set -o pipefail; " if self.pipefail else "") + _null_flush_pipeline(mode)
             proc = subprocess.run(
-                ["bash", "-c", _null_flush_pipeline(mode), "apertium", "-n", ""], input=stream,
+                ["bash", "-c", pipeline, "apertium", "-n", ""], input=stream,
                 capture_output=True, text=True, timeout=self.timeout_s, check=False,
             )
             pieces = proc.stdout.split("\0")

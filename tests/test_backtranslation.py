@@ -168,3 +168,53 @@ def test_available_languages_and_registry(apertium_installed: None, data_root: P
         registry.build("back_translation", "low", "de", data_root)
     with pytest.raises(NoRoute, match="unknown route"):
         build("low", "en", data_root, route="en>de>en")
+
+
+# ------------------------------------------------------------------ routes a spec names
+
+
+def test_route_for_takes_any_path_over_known_hops() -> None:
+    from attacks.backtranslation import route_for
+
+    assert route_for("bg", "bg>mk>bg").engines == ("apertium", "apertium")
+    assert route_for("es", "es>pt>es>ca>es").id == "es>pt>es>ca>es"
+    assert route_for("en", "en>sw>en").precomputed  # extra routes by id, as before
+    with pytest.raises(NoRoute, match="unknown route 'bg>de>bg' for bg"):
+        route_for("bg", "bg>de>bg")
+    with pytest.raises(NoRoute, match="does not start from ru"):
+        route_for("ru", "uk>ru>uk")
+
+
+def test_unit_params_select_units_and_reject_mistakes() -> None:
+    from attacks.backtranslation import unit_params
+
+    routes = {"bg": {"low": "bg>mk>bg"}, "ru": {"low": "ru>uk>ru", "medium": "ru>be>ru"}}
+    cells = unit_params({"routes": routes}, SEVERITIES, ["bg", "ru"])
+    assert cells == {("low", "bg"): {"route": "bg>mk>bg"}, ("low", "ru"): {"route": "ru>uk>ru"},
+                     ("medium", "ru"): {"route": "ru>be>ru"}}
+    assert unit_params({}, ["low"], ["en"]) == {("low", "en"): {}}
+    for params, message in [
+        ({"route": routes}, "unknown parameter"),
+        ({"routes": {**routes, "bg": {"low": "bg>xx>bg"}}}, "routes.bg.low: unknown route"),
+        ({"routes": {**routes, "bg": {"lowest": "bg>mk>bg"}}}, "severities \\['lowest'\\]"),
+        ({"routes": {**routes, "ru": {"low": "bg>mk>bg"}}}, "does not start from ru"),
+        ({"routes": {**routes, "de": {"low": "de>en>de"}}}, "not in it: \\['de'\\]"),
+        ({"routes": {"ru": {"low": "ru>uk>ru"}}}, "no route: \\['bg'\\]"),
+        ({"routes": {**routes, "bg": "bg>mk>bg"}}, "routes.bg must map"),
+        ({"routes": ["bg>mk>bg"]}, "routes must map"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            unit_params(params, SEVERITIES, ["bg", "ru"])
+
+
+def test_registry_passes_the_route_to_the_builder(apertium_installed: None, data_root: Path, tmp_path: Path) -> None:
+    perturbation = registry.build("back_translation", "low", "bg", data_root, route="bg>mk>bg")
+    assert perturbation.route.id == "bg>mk>bg" and perturbation.language == "bg" and "bg" in perturbation.languages
+    hops = perturbation.params()["hops"]
+    assert [(h["src"], h["tgt"]) for h in hops] == [("bg", "mk"), ("mk", "bg")]
+    assert all("apertium-mkd-bul=" in h["engine_version"] and "apertium-eng-spa" not in h["engine_version"]
+               for h in hops)
+    default = build("medium", "en", data_root, cache_dir=tmp_path)  # v1.1's engines are what they were
+    assert {h["engine_version"] for h in default.params()["hops"]} == {tr.ApertiumEngine().version}
+    with pytest.raises(NoRoute, match="unknown route"):
+        registry.build("back_translation", "low", "bg", data_root, route="bg>de>bg")

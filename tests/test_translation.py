@@ -100,7 +100,7 @@ def apertium() -> ApertiumEngine:
     """Apertium is required (CI installs it): its absence fails, it is never skipped."""
     if shutil.which("apertium") is None:
         pytest.fail(f"apertium is not installed; install it with: {tr.APERTIUM_INSTALL}")
-    missing = set(tr.APERTIUM_MODES.values()) - tr._apertium_modes_installed()
+    missing = {tr.APERTIUM_MODES[pair] for pair in tr.APERTIUM_V1_PAIRS} - tr._apertium_modes_installed()
     if missing:
         pytest.fail(f"Apertium modes {sorted(missing)} missing; install with: {tr.APERTIUM_INSTALL}")
     return ApertiumEngine()
@@ -125,6 +125,92 @@ def test_apertium_batch_keeps_alignment(apertium: ApertiumEngine) -> None:
 
 def test_apertium_identity_names_debian_packages(apertium: ApertiumEngine) -> None:
     assert "apertium-eng-spa=" in apertium.version and "absent" not in apertium.version
+
+
+V11_LITE_PIN = Path(__file__).resolve().parents[1] / "harness" / "specs" / "xnli-robust-v1.1-lite.files.json"
+
+
+def test_apertium_v1_identity_is_the_one_v11_pinned(apertium: ApertiumEngine) -> None:
+    """Adding pairs must not move the identity of v1.1's (cache keys, manifests, pins)."""
+    pinned = {v["apertium"] for v in json.loads(V11_LITE_PIN.read_text("utf-8"))["engines"].values() if "apertium" in v}
+    assert tr.apertium_packages(tr.APERTIUM_V1_PAIRS) == (
+        "apertium", "lttoolbox", "apertium-lex-tools", "apertium-eng-spa", "apertium-fr-es")
+    v11_routes = [{("en", "es"), ("es", "en")}, {("es", "fr"), ("fr", "es")}, {("es", "fr"), ("fr", "es"), ("es", "en"), ("en", "es")},
+                  {("fr", "es"), ("es", "en"), ("en", "es"), ("es", "fr")}]
+    assert {ApertiumEngine(pairs=pairs).version for pairs in v11_routes} == {apertium.version} == pinned
+    assert not apertium.pipefail and tr.apertium_install() == tr.APERTIUM_INSTALL
+
+
+CLOSE_PAIR_GOLDENS = {
+    # own sentences (no XNLI text); outputs of the pinned Debian 12 packages
+    ("en", "ca"): ("The cat sleeps in the house.", "Els sons de gat en la casa."),
+    ("ca", "en"): ("El gat dorm a la casa.", "The cat sleeps at the home."),
+    ("es", "pt"): ("El gato duerme en la casa.", "O gato dorme na casa."),
+    ("pt", "es"): ("O gato dorme na casa.", "El gato duerme en la casa."),
+    ("es", "ca"): ("El gato duerme en la casa.", "El gat dorm a la casa."),
+    ("ca", "es"): ("El gat dorm a la casa.", "El gato duerme en la casa."),
+    ("es", "gl"): ("El gato duerme en la casa.", "O gato dorme na casa."),
+    ("gl", "es"): ("O gato dorme na casa.", "El gato duerme en la casa."),
+    ("fr", "ca"): ("Le chat dort dans la maison.", "El gat dorm en la casa."),
+    ("ca", "fr"): ("El gat dorm a la casa.", "Le chat dort à la maison."),
+    ("oc", "fr"): ("Lo cat dòrm dins l'ostal.", "Le chat dort dans la maison."),
+    ("fr", "oc"): ("Le chat dort dans la maison.", "Lo gat dormís dins l'ostal."),
+    ("mk", "bg"): ("Мачката спие во куќата.", "Мачката спи в къщата."),
+    ("bg", "mk"): ("Котката спи в къщата.", "Котката спиј во куќата."),
+    ("be", "ru"): ("Котка спіць у доме.", "Котка спіць в доме."),
+    ("ru", "be"): ("Кошка спит в доме.", "Кошка спит у доме."),
+    ("ru", "uk"): ("Кошка спит в доме.", "Кішка спить у домі."),
+    ("uk", "ru"): ("Кішка спить у будинку.", "Кошка спит в доме."),
+    ("ur", "hi"): ("بلی گھر میں سوتی ہے۔", "बिल्ली घर में सोती है।"),
+    ("hi", "ur"): ("बिल्ली घर में सोती है।", "بلی گھر ميں سوتی ہے۔"),
+}
+
+
+def test_close_language_modes_are_listed_and_translate(apertium: ApertiumEngine) -> None:
+    assert set(tr.APERTIUM_MODES) == tr.APERTIUM_V1_PAIRS | set(CLOSE_PAIR_GOLDENS)
+    assert {(t, s) for s, t in tr.APERTIUM_MODES} == set(tr.APERTIUM_MODES)  # both directions
+    missing = set(tr.APERTIUM_MODES.values()) - tr._apertium_modes_installed()
+    assert not missing, f"install with: {tr.apertium_install(frozenset(tr.APERTIUM_MODES))}"
+    for (src, tgt), (text, expected) in CLOSE_PAIR_GOLDENS.items():
+        engine = ApertiumEngine(pairs=[(src, tgt)])
+        assert engine.pipefail and "null-flush-per-segment-2-pipefail" in engine.version
+        assert engine.translate([text], src, tgt) == [expected], (src, tgt)
+
+
+def _dpkg_owner(path: str) -> str:
+    import subprocess
+
+    out = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True, check=True).stdout
+    return out.split(":", 1)[0]
+
+
+def test_mode_packages_cover_every_program_of_the_pipeline(apertium: ApertiumEngine) -> None:
+    """The identity names a mode's data package and the package of every program it runs."""
+    for mode in sorted(set(tr.APERTIUM_MODES.values())):
+        mode_file = (tr.APERTIUM_DATADIR / "modes" / f"{mode}.mode").resolve()
+        named = set(tr.apertium_packages(frozenset(p for p, m in tr.APERTIUM_MODES.items() if m == mode)))
+        assert _dpkg_owner(str(mode_file)) in named, mode
+        programs = {stage.split()[0] for stage in mode_file.read_text("utf-8").split("|")}
+        owners = {_dpkg_owner(str(Path(shutil.which(p) or p).resolve())) for p in programs}
+        assert owners <= named, (mode, owners - named)
+        assert "absent" not in ApertiumEngine(pairs=[p for p, m in tr.APERTIUM_MODES.items() if m == mode]).version
+
+
+def test_a_crashing_stage_fails_its_segment_only(apertium: ApertiumEngine) -> None:
+    """Debian 12's Russian tagger segfaults on some sentences (apertium/apertium#223); with
+    pipefail the crashed segment is "" and its neighbours are what they are alone."""
+    engine = ApertiumEngine(pairs=[("ru", "uk")])
+    texts = ["Он был дома.", "Он не был дома вчера.", "Кошка спит в доме."]
+    alone = [engine.translate([t], "ru", "uk")[0] for t in texts]
+    assert alone[1] == "" and alone[0] and alone[2]
+    assert engine.translate(texts, "ru", "uk") == alone
+
+
+def test_apertium_unknown_pair_is_refused() -> None:
+    with pytest.raises(ValueError, match="no mode for"):
+        ApertiumEngine(pairs=[("en", "de")])
+    with pytest.raises(ValueError, match="cannot translate en->ca"):
+        ApertiumEngine().translate(["The cat."], "en", "ca")
 
 
 def test_apertium_missing_binary_names_install_command(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,10 @@
 
 A spec fixes the items, the seed, the families x severities x languages, the similarity
 thresholds and every resource's identity; `expected_hashes` holds the benchmark hash each size
-must produce.  Reading a spec needs no generator: scoring and the leaderboard import this module
+must produce.  A family may carry `params` (e.g. back-translation routes per language and
+severity); the family validates them (`attacks.registry.FAMILY_PARAMS`) and they may leave some
+severity x language cells out.  Params enter the spec hash and the unit records only when
+present, so a spec without them (v1.1) hashes and generates as before.  Reading a spec needs no generator: scoring and the leaderboard import this module
 only.
 """
 
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from harness import LANGUAGES
-from harness.core.errors import DataError
+from harness.core.errors import DataError, HarnessError
 from harness.core.hashing import sha256_json
 from harness.core.registry import unknown_name_message
 
@@ -40,6 +43,18 @@ class FamilySpec:
     languages: tuple[str, ...]
     similarity: float | None
     """Threshold of the semantic-similarity filter; None disables the filter for the family."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """`params` as the spec gives them (none in v1.1); the family says what they mean."""
+    unit_kwargs: Mapping[tuple[str, str], Mapping[str, Any]] | None = None
+    """(severity, language) -> builder keyword arguments for the units the params select;
+    None (no params): every severity x language is a unit, built with no arguments."""
+
+    def has_unit(self, severity: str, language: str) -> bool:
+        return self.unit_kwargs is None or (severity, language) in self.unit_kwargs
+
+    def build_params(self, severity: str, language: str) -> dict[str, Any]:
+        """What the builder receives for this unit besides (family, severity, language, data root)."""
+        return dict((self.unit_kwargs or {}).get((severity, language), {}))
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,9 @@ def parse_spec(raw: Any, where: str = "spec") -> BenchmarkSpec:
     families = {}
     for name, body in (raw["families"] or {}).items():
         body = body or {}
+        unknown = sorted(set(body) - set(FAMILY_FIELDS))
+        if unknown:
+            raise DataError(f"{where}: family {name!r}: unknown fields {unknown} (known: {list(FAMILY_FIELDS)})")
         severities = tuple(body.get("severities", SEVERITIES))
         bad = [s for s in severities if s not in SEVERITIES]
         if bad:
@@ -124,8 +142,9 @@ def parse_spec(raw: Any, where: str = "spec") -> BenchmarkSpec:
         if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
             raise DataError(f"{where}: family {name!r}: similarity must be null or a number in [0, 1]")
         fam_langs = _languages(body.get("languages", "all"), languages, f"{where}: family {name!r} languages")
-        families[name] = FamilySpec(name, severities, fam_langs,
-                                    None if threshold is None else float(threshold))
+        params = body.get("params")
+        families[name] = FamilySpec(name, severities, fam_langs, None if threshold is None else float(threshold),
+                                    **_family_params(name, params, severities, fam_langs, where))
     sizes = {}
     for name, body in (raw["sizes"] or {}).items():
         body = body or {}
@@ -150,6 +169,28 @@ def parse_spec(raw: Any, where: str = "spec") -> BenchmarkSpec:
         sizes=sizes, resources=resources, expected_hashes=expected,
         sha256=sha256_json(hashed), raw=raw,
     )
+
+
+FAMILY_FIELDS = ("severities", "languages", "similarity", "params")
+
+
+def _family_params(family: str, params: Any, severities: Sequence[str], languages: Sequence[str],
+                   where: str) -> dict[str, Any]:
+    """FamilySpec's `params` and `unit_kwargs`, validated by the family (`attacks.registry.FAMILY_PARAMS`)."""
+    from attacks.registry import FAMILY_PARAMS
+
+    if params is None:
+        return {}
+    if not isinstance(params, dict) or not params:
+        raise DataError(f"{where}: family {family!r}: params must be a non-empty mapping")
+    if family not in FAMILY_PARAMS:
+        raise DataError(f"{where}: family {family!r} takes no params "
+                        f"(configurable families: {', '.join(FAMILY_PARAMS)})")
+    try:
+        cells = FAMILY_PARAMS.load(family)(params, severities, languages)  # type: ignore[operator]
+    except (ValueError, TypeError, HarnessError) as exc:
+        raise DataError(f"{where}: family {family!r} params: {exc}") from None
+    return {"params": dict(params), "unit_kwargs": {cell: dict(kwargs) for cell, kwargs in cells.items()}}
 
 
 def _languages(value: Any, allowed: Sequence[str], where: str) -> tuple[str, ...]:
@@ -192,9 +233,9 @@ class Unit(NamedTuple):
 
 
 def spec_units(spec: BenchmarkSpec) -> list[Unit]:
-    """Every unit of a spec, in a fixed order."""
+    """Every unit of a spec, in a fixed order (a family's params may leave some cells out)."""
     return [Unit(f.name, sev, lang) for f in spec.families.values()
-            for sev in f.severities for lang in f.languages]
+            for sev in f.severities for lang in f.languages if f.has_unit(sev, lang)]
 
 
 def committed_specs() -> dict[tuple[str, str], Path]:

@@ -67,10 +67,10 @@ class GenerateReport:
     """The final verification of the published folder (callers need not verify again)."""
 
 
-def _default_builder(family: str, severity: str, language: str, data_root: Path) -> Any:
+def _default_builder(family: str, severity: str, language: str, data_root: Path, **params: Any) -> Any:
     from attacks.registry import build
 
-    return build(family, severity, language, data_root)
+    return build(family, severity, language, data_root, **params)
 
 
 def generate(out_dir: str | os.PathLike[str], *, size: str = "lite",
@@ -222,9 +222,10 @@ def _run_units(spec: BenchmarkSpec, data: Mapping[str, list[NLIExample]], work: 
             journals[unit.key] = entry
             reused.append(unit.key)
             continue
-        threshold = spec.families[unit.family].similarity
-        tasks.append(UnitTask(unit, tuple(data[unit.language]), spec.seed, threshold, str(root),
-                              str(work), builder, scorer_factory, spec.resources))
+        family = spec.families[unit.family]
+        tasks.append(UnitTask(unit, tuple(data[unit.language]), spec.seed, family.similarity, str(root),
+                              str(work), builder, scorer_factory, spec.resources,
+                              family.build_params(unit.severity, unit.language)))
     seconds: dict[str, float] = {}
     for entry in _execute(tasks, processes, progress, len(reused)):
         seconds[entry["unit"]] = entry.pop("seconds")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from harness.core.examples import NLIExample
 from harness.data.spec import Unit
 
 Builder = Callable[..., Any]
-"""`build(family, severity, language, data_root) -> Perturbation` (the registry's signature)."""
+"""`build(family, severity, language, data_root, **params) -> Perturbation` (the registry's
+signature); `params` are passed only when the spec gives the unit some."""
 ScorerFactory = Callable[[float], Any]
 """`factory(threshold) -> object with scores(originals, perturbed) -> list[float] and identity()`
 (what `attacks.similarity.SimilarityFilter` provides)."""
@@ -28,3 +29,5 @@ class UnitTask:
     builder: Builder
     scorer_factory: ScorerFactory | None
     resources: dict[str, dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+    """Builder keyword arguments the spec's family params give this unit (e.g. a route)."""

@@ -37,7 +37,7 @@ def run_unit(task: UnitTask) -> dict[str, Any]:
 
     started = time.perf_counter()
     unit, data_root = task.unit, Path(task.data_root)
-    perturbation = task.builder(unit.family, unit.severity, unit.language, data_root)
+    perturbation = task.builder(unit.family, unit.severity, unit.language, data_root, **task.params)
     _check_perturbation(perturbation, unit)
     candidates, stats = _perturb_all(perturbation, task, derive_rng)
     records, sims, scorer_identity = _filter(candidates, task)
@@ -61,6 +61,8 @@ def run_unit(task: UnitTask) -> dict[str, Any]:
         "similarity_threshold": task.threshold, "similarity_encoder": scorer_identity,
         "stats": stats,
     }
+    if task.params:  # only when the spec gives some: units of specs without params stay as they were
+        entry["spec_params"] = dict(task.params)
     journal = Path(task.work_dir) / PROGRESS / unit.journal_name
     atomic_write_bytes(journal, json_line({**entry, "seconds": round(time.perf_counter() - started, 3)}).encode())
     return {**entry, "seconds": time.perf_counter() - started}
