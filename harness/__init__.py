@@ -1,8 +1,11 @@
 """xnli-robust: score NLI checkpoints on XNLI and on a fixed benchmark of perturbed XNLI sets.
 
-The package is split along its seams: `harness` (data, scoring, records, CLI), `adapters`
-(models behind one small protocol), `attacks` (perturbations) and `leaderboard` (rendering).
-Heavy libraries (torch, transformers, datasets) are imported only where used, so that
+The code is built in floors, each importing only the floors below it (tests/test_layering.py):
+`harness.core` (errors, examples, hashing, atomic writes, paths, the record, one registry,
+seeds), `adapters` (the model seam and its backends), `attacks` (perturbations), `harness.data`
+(readers, the spec, the benchmark reader), `harness.metrics`, then the stages
+`harness.training`, `harness.generate` and `harness.scoring`, then `leaderboard`, and the CLI on
+top.  Heavy libraries (torch, transformers, datasets) are imported only where used, so that
 `xnli-robust --help` stays instant.
 """
 
