@@ -416,6 +416,7 @@ def add_validity(sub: argparse._SubParsersAction) -> None:
     p.add_argument("audits", type=Path, nargs="+", help="*.audit.jsonl files (ids and judgments only)")
     p.add_argument("--keys", type=Path, nargs="*", default=[],
                    help="<lang>.keys.jsonl from `audit --sheets`: every sampled item must be judged, nothing else")
+    p.add_argument("--by-severity", action="store_true", help="one row per unit (e.g. per back-translation route)")
     p.add_argument("--markdown", type=Path, help="also write the table as markdown")
     p.add_argument("--json", type=Path, help="also write the rows as JSON")
     p.set_defaults(func=cmd_validity)
@@ -428,7 +429,7 @@ def cmd_validity(args: argparse.Namespace) -> int:
     judgments = [j for path in args.audits for j in read_audit(path)]
     if args.keys:
         check_complete(judgments, [k for path in args.keys for k in read_keys(path)])
-    rows = report(judgments)
+    rows = report(judgments, by_severity=args.by_severity)
     table = markdown(rows)
     print(table, end="")
     if args.markdown:

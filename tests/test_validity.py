@@ -42,9 +42,14 @@ def test_a_cell_meets_the_bar_only_with_enough_readings_and_rates(tmp_path: Path
     rows[1] = _line(11, kept="no", meaning="shifted", note="n'a aucun→n'a pas n'importe quel: negation")
     (cell,) = V.report(V.read_audit(_write(tmp_path / "fr.audit.jsonl", rows)))
     assert cell["included"] is False and cell["reasons"] == ["label preserved in 93.3% (bar 95%)"]
-    (small,) = V.report(V.read_audit(_write(tmp_path / "de.audit.jsonl", rows[:12])))
+    (small,) = V.report(V.read_audit(_write(tmp_path / "de.audit.jsonl", rows[:12])), ("low", "medium", "high"))
     assert "only 12 items judged (needs 30)" in small["reasons"] and "only 0 high items judged (needs 10)" in small["reasons"]
+    (one_route,) = V.report(V.read_audit(_write(tmp_path / "hi.audit.jsonl", [_line(i) for i in range(30)])))
+    assert one_route["included"] is True and one_route["per_severity"] == {"low": 30}  # only the severity it has
     assert "| synonym | fr | 30 |" in V.markdown(V.report(V.read_audit(tmp_path / "fr.audit.jsonl")))
+    units = V.report(V.read_audit(tmp_path / "fr.audit.jsonl"), by_severity=True)
+    assert [(u["severity"], u["n"]) for u in units] == [("high", 10), ("low", 10), ("medium", 10)]
+    assert "| synonym / low | fr | 10 |" in V.markdown(units)
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -117,11 +117,12 @@ def _rate(count: int, n: int) -> dict[str, Any]:
     return {"count": count, "rate": round(count / n, 4) if n else None, "ci95": [round(low, 4), round(high, 4)]}
 
 
-def cell_rates(judgments: Iterable[Judgment]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Per (benchmark, family, language): n, items per severity, and every outcome's rate with its interval."""
-    cells: dict[tuple[str, str, str], list[Judgment]] = defaultdict(list)
+def cell_rates(judgments: Iterable[Judgment], by_severity: bool = False) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Per (benchmark, family, language), or per unit with `by_severity` (e.g. one back-translation
+    route per severity slot): n, items per severity, and every outcome's rate with its interval."""
+    cells: dict[tuple[str, ...], list[Judgment]] = defaultdict(list)
     for j in judgments:
-        cells[j.cell].append(j)
+        cells[j.cell + ((j.severity,) if by_severity else ())].append(j)
     out = {}
     for cell, items in sorted(cells.items()):
         n = len(items)
@@ -134,12 +135,16 @@ def cell_rates(judgments: Iterable[Judgment]) -> dict[tuple[str, str, str], dict
     return out
 
 
-def verdict(rates: Mapping[str, Any], severities: Iterable[str]) -> dict[str, Any]:
-    """Whether one cell meets the bar, and every reason it does not."""
+def verdict(rates: Mapping[str, Any], severities: Iterable[str] | None = None) -> dict[str, Any]:
+    """Whether one cell meets the bar, and every reason it does not.
+
+    `severities`: those the cell must have readings of; None: the ones it has (a cell whose
+    benchmark has fewer severities, e.g. one back-translation route, is not asked for others;
+    that the audit covers every sampled unit is `check_complete`'s job)."""
     reasons = []
     if rates["n"] < MIN_ITEMS:
         reasons.append(f"only {rates['n']} items judged (needs {MIN_ITEMS})")
-    for severity in severities:
+    for severity in (rates["per_severity"] if severities is None else severities):
         got = rates["per_severity"].get(severity, 0)
         if got < MIN_PER_SEVERITY:
             reasons.append(f"only {got} {severity} items judged (needs {MIN_PER_SEVERITY})")
@@ -151,11 +156,18 @@ def verdict(rates: Mapping[str, Any], severities: Iterable[str]) -> dict[str, An
     return {"included": not reasons, "reasons": reasons}
 
 
-def report(judgments: list[Judgment], severities: Iterable[str] = ("low", "medium", "high")) -> list[dict[str, Any]]:
-    """One row per cell: its rates and its verdict (what the manifest, README and data card show)."""
-    wanted = tuple(severities)
-    return [{"benchmark": cell[0], "family": cell[1], "language": cell[2], **rates, **verdict(rates, wanted)}
-            for cell, rates in cell_rates(judgments).items()]
+def report(judgments: list[Judgment], severities: Iterable[str] | None = None,
+           by_severity: bool = False) -> list[dict[str, Any]]:
+    """One row per cell: its rates and its verdict (what the manifest, README and data card show).
+    With `by_severity`, one row per unit, judged against the same bar as if it were a cell."""
+    wanted = None if severities is None else tuple(severities)
+    rows = []
+    for cell, rates in cell_rates(judgments, by_severity).items():
+        where = {"benchmark": cell[0], "family": cell[1], "language": cell[2]}
+        if by_severity:
+            where["severity"] = cell[3]
+        rows.append({**where, **rates, **verdict(rates, wanted)})
+    return rows
 
 
 def _pct(entry: Mapping[str, Any]) -> str:
@@ -169,7 +181,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         verdict_text = "yes" if r["included"] else "no: " + "; ".join(r["reasons"])
-        lines.append(f"| {r['family']} | {r['language']} | {r['n']} | {_pct(r['label_preserved_yes'])} | "
+        family = r["family"] + (f" / {r['severity']}" if "severity" in r else "")
+        lines.append(f"| {family} | {r['language']} | {r['n']} | {_pct(r['label_preserved_yes'])} | "
                      f"{_pct(r['label_preserved_no'])} | {_pct(r['label_preserved_unsure'])} | "
                      f"{_pct(r['meaning_same'])} | {_pct(r['fluency_fine'])} | {verdict_text} |")
     return "\n".join(lines) + "\n"
