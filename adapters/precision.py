@@ -40,13 +40,17 @@ PRECISIONS: Registry[str] = Registry("precision", {
 })
 
 
+def offered(backend: Any) -> tuple[str, ...]:
+    """The precisions a backend (its class or an instance) declares; none: fp32 only."""
+    return tuple(getattr(backend, "precisions", ()))
+
+
 def apply(adapter: Any, name: str, parity_pairs: Sequence[tuple[str, str]], **options: Any) -> dict[str, Any]:
     """Convert `adapter` to precision/runtime `name`, parity-checked; a backend without it is refused."""
     convert = PRECISIONS.load(name)
-    offered = tuple(getattr(adapter, "precisions", ()))
-    if name not in offered:
+    if name not in offered(adapter):
         kind = adapter.identity().get("adapter", type(adapter).__name__)
-        raise ModelError(f"the {kind} adapter does not offer {name} (it offers: {', '.join(offered) or 'fp32 only'}); "
+        raise ModelError(f"the {kind} adapter does not offer {name} (it offers: {', '.join(offered(adapter)) or 'fp32 only'}); "
                          "score it in fp32")
     return convert(adapter, parity_pairs, **options)  # type: ignore[operator,no-any-return]
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,10 +160,6 @@ def _as_pair(item: Any) -> tuple[str, str]:
 # --------------------------------------------------------------------------- transformations
 
 
-def _stable_rng(*parts: object) -> random.Random:
-    return seeds.rng(*parts)
-
-
 class _ProjectWordSwap(WordSwap):
     """Shared plumbing: deterministic candidates, registered as single words for segmentation."""
 
@@ -208,7 +203,7 @@ class CharNoiseSwap(_ProjectWordSwap):
         for op in charnoise.available_operations(word, self.language):
             edits = charnoise.candidate_edits(word, self.language, op)
             if edits:
-                rng = _stable_rng(self.seed, self.language, nfc(word), op)
+                rng = seeds.rng(self.seed, self.language, nfc(word), op)
                 out.append(edits[rng.randrange(len(edits))])
         return list(dict.fromkeys(out))
 

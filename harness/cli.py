@@ -52,6 +52,7 @@ def _log(message: str) -> None:
 
 def add_bench(sub: argparse._SubParsersAction) -> None:
     from adapters.base import ADAPTERS
+    from harness.data.sources import SOURCES
 
     p = sub.add_parser("bench", help="score a checkpoint on XNLI and write a result record",
                        description="Score an NLI checkpoint (folder or hub id) on XNLI in every language.")
@@ -61,7 +62,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default runs/<model name> under $XNLI_ROBUST_HOME, the checkout or the current directory)")
     p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA, else the download cache)")
-    p.add_argument("--source", default="auto", choices=["auto", "local", "xnli10", "hub", "custom"],
+    p.add_argument("--source", default="auto", choices=list(SOURCES),
                    help="where XNLI comes from (auto: local files under the data root, else the official download)")
     p.add_argument("--data-file", help="custom JSONL/TSV file of premise, hypothesis, label[, language, id]")
     p.add_argument("--benchmark", type=Path, help="a generated benchmark folder (clean + every perturbed set)")

@@ -20,6 +20,16 @@ from harness.core.errors import DataError, IntegrityError
 from harness.core.examples import NLIExample
 from harness.core.hashing import sha256_file
 from harness.core.paths import cache_root
+from harness.core.registry import Registry
+
+SOURCES: Registry[str] = Registry("data source", {
+    "auto": "XNLI under the data root (XTREME files, then XNLI-1.0); with no data root named, the pinned XNLI-1.0 download",
+    "local": "XNLI files under the data root ($XNLI_ROBUST_DATA)",
+    "xnli10": "the official XNLI-1.0 archive (downloaded once, sha256-checked)",
+    "hub": "the Hugging Face dataset facebook/xnli",
+    "custom": "a JSONL/TSV file of premise, hypothesis, label (--data-file)",
+})
+"""Where `bench --source` takes the items from (the CLI's choices and bench's check)."""
 
 
 @dataclass(frozen=True)

@@ -22,23 +22,16 @@ import numpy as np
 import harness
 from harness import LABELS, LANGUAGES
 from harness.core.atomic import atomic_dir
+from harness.data.sources import SOURCES
 from harness.data.xnli import find_split_file, load_custom, load_local, load_xnli10
 from harness.scoring.distributed import Job, Scored
 from harness.core.errors import DataError, HarnessError
 from harness.core.examples import NLIExample
 from harness.core.hashing import sha256_file, sha256_json
 from harness.core.paths import check_output_folder, data_root, explicit_data_root
-from harness.core.registry import Registry
 from harness.core.record import git_state, hardware, validate
 from harness.metrics.accuracy import accuracy_with_ci, macro_with_ci
 
-SOURCES: Registry[str] = Registry("data source", {
-    "auto": "XNLI under the data root (XTREME files, then XNLI-1.0); with no data root named, the pinned XNLI-1.0 download",
-    "local": "XNLI files under the data root ($XNLI_ROBUST_DATA)",
-    "xnli10": "the official XNLI-1.0 archive (downloaded once, sha256-checked)",
-    "hub": "the Hugging Face dataset facebook/xnli",
-    "custom": "a JSONL/TSV file of premise, hypothesis, label (--data-file)",
-})
 CALIBRATION_ITEMS = 600
 PARITY_ITEMS = 300
 DTYPES = ("fp32", "bf16")
@@ -298,13 +291,14 @@ def requested_precision(cfg: BenchConfig) -> str | None:
 def check_adapter_options(cfg: BenchConfig) -> None:
     """A known adapter that offers the requested precision or runtime, checked before any data or
     model is read (a backend declares what it offers in its class attribute `precisions`)."""
+    from adapters import precision
     from adapters.base import ADAPTERS, adapter_class
 
     ADAPTERS.check(cfg.adapter)
     wanted = requested_precision(cfg)
-    if wanted is not None and wanted not in getattr(adapter_class(cfg.adapter), "precisions", ()):
+    if wanted is not None and wanted not in precision.offered(adapter_class(cfg.adapter)):
         flag = {"int8": "--quantize int8", "bf16": "--dtype bf16", "onnxruntime": "--runtime onnxruntime"}[wanted]
-        offered = [kind for kind in ADAPTERS if wanted in getattr(adapter_class(kind), "precisions", ())]
+        offered = [kind for kind in ADAPTERS if wanted in precision.offered(adapter_class(kind))]
         raise DataError(f"{flag} is not offered by the {cfg.adapter} adapter (only by: {', '.join(offered)}); "
                         "score it without that option")
 
