@@ -18,12 +18,12 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from harness.core.errors import warn
 from harness.core.hashing import sha256_json, sha256_text
 
 IDENTITY_KEYS = ("weights_sha256", "label_map", "max_length", "precision", "adapter", "architecture")
@@ -57,14 +57,10 @@ def row_digest(model: str, pair: str, probs: bytes) -> str:
     return hashlib.sha256(b"\x1f".join((model.encode(), pair.encode(), probs))).hexdigest()
 
 
-def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
 class CachedAdapter:
     """Wraps a `ModelAdapter`; same protocol, predictions served from `path` when known and intact."""
 
-    def __init__(self, inner: Any, path: Path, warn: Callable[[str], None] = _warn) -> None:
+    def __init__(self, inner: Any, path: Path, warn: Callable[[str], None] = warn) -> None:
         self.inner = inner
         self.path = Path(path)
         self.warn = warn

@@ -14,7 +14,6 @@ Why it looks like this:
 from __future__ import annotations
 
 import pickle
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from adapters.labels import HOW_TO, LabelMap, calibrate, from_config, parse_override
-from harness.core.errors import ModelError
+from harness.core.errors import ModelError, warn
 from harness.core.hashing import sha256_json
 from adapters.checkpoints import _check_safe, resolve_checkpoint, weights_sha256
 
@@ -84,8 +83,8 @@ def warn_newly_initialised(model: str, loading: dict[str, Any]) -> None:
     missing = sorted(loading.get("missing_keys") or ())
     if missing:
         shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
-        print(f"warning: checkpoint {model!r} lacks {len(missing)} weight(s) of its model; they were randomly "
-              f"initialised, so the scores are partly those of random weights: {shown}", file=sys.stderr, flush=True)
+        warn(f"checkpoint {model!r} lacks {len(missing)} weight(s) of its model; they were randomly "
+             f"initialised, so the scores are partly those of random weights: {shown}")
 
 
 def remote_code(config: Any, trusted: bool) -> dict[str, Any] | None:

@@ -7,12 +7,11 @@ output, so it can be regenerated at any time and never drifts from the records.
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 from harness import LANGUAGES
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, warn
 from harness.core.record import load_record
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -48,7 +47,7 @@ def load_submissions(root: Path, benchmarks: dict[str, Any] | None = None
             verify_stored(folder, record, benchmarks)
         except (HarnessError, KeyError, TypeError, ValueError) as exc:  # a page never fails on one bad folder
             reason = str(exc).splitlines()[0] if isinstance(exc, HarnessError) else f"malformed ({type(exc).__name__}: {exc})"
-            print(f"warning: {folder.name} is not listed: {reason}", file=sys.stderr)
+            warn(f"{folder.name} is not listed: {reason}")
             excluded.append((folder.name, reason))
             continue
         listed.append((folder.name, record))

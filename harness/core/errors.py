@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 class HarnessError(Exception):
     """Base class for errors caused by input the user can fix (bad file, bad option)."""
@@ -21,3 +23,8 @@ class IntegrityError(HarnessError):
     """A hash does not match: a download, a benchmark file or a record was altered."""
 
     exit_code = 3
+
+
+def warn(message: str) -> None:
+    """A real problem the run survives, said the one way the harness says it (stderr, `warning: `)."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
