@@ -48,6 +48,7 @@ from attacks.translation import (
     APERTIUM_MODES,
     BERGAMOT_INSTALL,
     PRECOMPUTED_PIVOTS,
+    ApertiumEngine,
     CachedEngine,
     EngineUnavailable,
     PrecomputedTranslations,
@@ -169,15 +170,19 @@ def _install_hint(r: Route) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _shared_engine(name: str, data_root: Path, pairs: frozenset[Pair]) -> TranslationEngine:
+def _shared_engine(name: str, data_root: Path, pairs: frozenset[Pair],
+                   apertium_protocol: str | None = None) -> TranslationEngine:
     """One engine instance per process and pair set: Bergamot models and file indexes load once.
 
-    Apertium gets the route's pairs: its identity names the packages of those modes only.
+    Apertium gets the route's pairs (its identity names the packages of those modes only) and
+    the spec's protocol; without one it keeps v1.1's, so v1.1's engine identity is unchanged.
     """
     if name == "precomputed":
         return create_engine(name, data_root=data_root)
     if name == "apertium":
-        return create_engine(name, pairs=pairs)
+        if apertium_protocol is None:
+            return create_engine(name, pairs=pairs)
+        return create_engine(name, pairs=pairs, protocol=apertium_protocol)
     return create_engine(name)
 
 
@@ -331,8 +336,9 @@ def route_for(language: str, route_id: str) -> Route:
     return chosen
 
 
-PARAMS = ("routes",)
-"""What a spec may set for this family (`families.back_translation.params`)."""
+PARAMS = ("routes", "apertium_protocol")
+"""What a spec may set for this family (`families.back_translation.params`): the routes per
+language and severity, and the Apertium protocol (`fresh-tagger` from v1.2: history-free)."""
 
 
 def unit_params(params: Mapping[str, Any], severities: Sequence[str], languages: Sequence[str]
@@ -348,7 +354,17 @@ def unit_params(params: Mapping[str, Any], severities: Sequence[str], languages:
     unknown = sorted(set(params) - set(PARAMS))
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown}; {FAMILY} takes {list(PARAMS)}")
-    routes = params.get("routes")
+    protocol = params.get("apertium_protocol")
+    if protocol is not None and protocol not in ApertiumEngine.PROTOCOLS:
+        raise ValueError(f"apertium_protocol {protocol!r} is not one of {list(ApertiumEngine.PROTOCOLS)}")
+    extra_kwargs = {} if protocol is None else {"apertium_protocol": protocol}
+    cells = _route_cells(params.get("routes"), severities, languages)
+    return {cell: {**kwargs, **extra_kwargs} for cell, kwargs in cells.items()}
+
+
+def _route_cells(routes: Any, severities: Sequence[str], languages: Sequence[str]
+                 ) -> dict[tuple[str, str], dict[str, Any]]:
+    """(severity, language) -> {"route": id} for the spec's `routes` (every cell when None)."""
     if routes is None:
         return {(sev, lang): {} for sev in severities for lang in languages}
     if not isinstance(routes, Mapping):
@@ -382,6 +398,7 @@ def build(
     data_root: Path,
     route: str | None = None,
     cache_dir: Path | None = None,
+    apertium_protocol: str | None = None,
 ) -> BackTranslation:
     """The registry's factory: the default route of (language, severity), or `route` by id.
 
@@ -392,5 +409,6 @@ def build(
     data_root = Path(data_root)
     if not route_available(chosen, data_root):
         raise EngineUnavailable(f"back-translation route {chosen.id} needs missing engines; {_install_hint(chosen)}")
-    engines = {name: _shared_engine(name, data_root, _route_pairs(chosen, name)) for name in set(chosen.engines)}
+    engines = {name: _shared_engine(name, data_root, _route_pairs(chosen, name), apertium_protocol)
+               for name in set(chosen.engines)}
     return BackTranslation(language, severity, chosen, engines, data_root, cache_dir=cache_dir)

@@ -207,6 +207,25 @@ def test_unit_params_select_units_and_reject_mistakes() -> None:
             unit_params(params, SEVERITIES, ["bg", "ru"])
 
 
+def test_unit_params_pass_the_apertium_protocol_to_every_unit() -> None:
+    from attacks.backtranslation import unit_params
+
+    cells = unit_params({"apertium_protocol": "fresh-tagger"}, ["low", "high"], ["en", "fr"])
+    assert cells == {(sev, lang): {"apertium_protocol": "fresh-tagger"} for sev in ("low", "high") for lang in ("en", "fr")}
+    routed = unit_params({"apertium_protocol": "fresh-tagger", "routes": {"bg": {"low": "bg>mk>bg"}}}, ["low"], ["bg"])
+    assert routed == {("low", "bg"): {"route": "bg>mk>bg", "apertium_protocol": "fresh-tagger"}}
+    with pytest.raises(ValueError, match="apertium_protocol 'stream' is not one of"):
+        unit_params({"apertium_protocol": "stream"}, ["low"], ["en"])
+
+
+def test_the_protocol_reaches_every_apertium_hop(apertium_installed: None, data_root: Path, tmp_path: Path) -> None:
+    fresh = build("high", "fr", data_root, cache_dir=tmp_path, apertium_protocol="fresh-tagger")
+    versions = {h["engine_version"] for h in fresh.params()["hops"] if h["engine"] == "apertium"}
+    assert versions == {tr.ApertiumEngine(protocol="fresh-tagger").version}
+    plain = build("high", "fr", data_root, cache_dir=tmp_path)
+    assert {h["engine_version"] for h in plain.params()["hops"] if h["engine"] == "apertium"} == {tr.ApertiumEngine().version}
+
+
 def test_registry_passes_the_route_to_the_builder(apertium_installed: None, data_root: Path, tmp_path: Path) -> None:
     perturbation = registry.build("back_translation", "low", "bg", data_root, route="bg>mk>bg")
     assert perturbation.route.id == "bg>mk>bg" and perturbation.language == "bg" and "bg" in perturbation.languages

@@ -206,6 +206,25 @@ def test_a_crashing_stage_fails_its_segment_only(apertium: ApertiumEngine) -> No
     assert engine.translate(texts, "ru", "uk") == alone
 
 
+def test_a_crashing_tagger_fails_its_segment_only_with_a_fresh_tagger() -> None:
+    """Protocol 3 runs the tagger per segment: the segment it crashes on is "", the rest are as alone."""
+    engine = ApertiumEngine(pairs=[("ru", "uk")], protocol="fresh-tagger")
+    texts = ["Он был дома.", "Он не был дома вчера.", "Кошка спит в доме."]
+    alone = [engine.translate([t], "ru", "uk")[0] for t in texts]
+    assert alone[1] == "" and alone[0] and alone[2]
+    assert engine.translate(texts, "ru", "uk") == alone
+
+
+def test_the_fresh_tagger_protocol_has_its_own_identity(apertium: ApertiumEngine) -> None:
+    """Protocol 3's translations are other text for a few segments: never the cache entries of 1 or 2."""
+    fresh = ApertiumEngine(protocol="fresh-tagger")
+    assert fresh.pipefail and "fresh-tagger-per-segment-3-pipefail" in fresh.version
+    assert fresh.version.split(";", 2)[2] == apertium.version.split(";", 2)[2]  # same packages
+    assert fresh.version != apertium.version
+    with pytest.raises(ValueError, match="unknown Apertium protocol"):
+        ApertiumEngine(protocol="stream")
+
+
 def test_apertium_unknown_pair_is_refused() -> None:
     with pytest.raises(ValueError, match="no mode for"):
         ApertiumEngine(pairs=[("en", "de")])
