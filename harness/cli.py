@@ -119,7 +119,9 @@ def reference_model() -> Path:
 
 
 def default_benchmark() -> Path:
-    return work_home() / "runs" / "xnli-robust-v1.1-lite"
+    from harness.data.spec import DEFAULT_SPEC_ID
+
+    return work_home() / "runs" / f"{DEFAULT_SPEC_ID}-lite"
 
 
 def _default_job(args: argparse.Namespace) -> None:
@@ -333,12 +335,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate the fixed perturbed benchmark (offline, resumable)",
-                       description="Write the benchmark of a spec (default: the committed xnli-robust-v1.1) into OUT: "
+                       description="Write the benchmark of a spec (default: the committed xnli-robust-v1.2) into OUT: "
                                    "one JSONL per family/severity/language plus manifest.json with every file's "
                                    "sha256. Rerunning after an interruption continues where it stopped.")
     p.add_argument("out", type=Path, help="output folder")
     p.add_argument("--size", default="lite", help="lite (300 items per language) or full (5,010)")
-    p.add_argument("--spec", type=Path, help="spec YAML (default: harness/specs/xnli-robust-v1.1.yaml)")
+    p.add_argument("--spec", type=Path, help="spec YAML (default: harness/specs/xnli-robust-v1.2.yaml)")
     p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA)")
     p.add_argument("--processes", type=_positive, default=1, help="worker processes (results do not depend on it)")
     p.add_argument("--families", type=_tasks, help="only these families (a partial benchmark: its hash will differ)")

@@ -1,16 +1,16 @@
 """Re-score committed submissions on a new benchmark version, reusing what did not change.
 
 Why: v1.1 changed how back-translations are made (and, in principle, near-threshold keep/drop
-decisions), not the code of the other families, so an item of another family whose id is
-still in v1.1 has exactly the text it had in v1, and the committed prediction for it is the
-model's answer to that text.  Those predictions seed the prediction cache under the model's
+decisions), and v1.2 only how Apertium is run, not the code of the other families, so an item
+of another family whose id is still in the new version has exactly the text it had before, and
+the committed prediction for it is the model's answer to that text.  Those predictions seed the prediction cache under the model's
 identity key and the item's text hash -- the same key `bench` looks up -- and then `bench`
 runs as usual: unchanged items are cache hits, everything else (back-translation, any item
 new to a unit) is scored by the model here.  The record's `inference.cache` says how many of
 each; nothing is copied into a record without going through `bench`.  (The model is loaded
 twice, once for its cache key and once by `bench`: seconds, in a one-off migration.)
 
-    python -m leaderboard.rescore --benchmark runs/xnli-robust-v1.1-lite --out runs/rescore \
+    python -m leaderboard.rescore --benchmark runs/xnli-robust-v1.2-lite --out runs/rescore-v1.2 \
         submissions/direct-e5small-s1 submissions/stilts-anli-e5small-s1 ...
 """
 
@@ -26,7 +26,7 @@ from typing import Any, Iterable
 import numpy as np
 
 REUSABLE = ("clean", "char_noise", "synonym", "code_switch", "code_switch_sentence")
-"""Sets whose text is a function of the item alone, with code unchanged between v1 and v1.1."""
+"""Sets whose text is a function of the item alone, with code unchanged from v1 through v1.2."""
 
 
 def old_predictions(folder: Path) -> dict[tuple[str, str, str], np.ndarray]:

@@ -185,7 +185,7 @@ def test_committed_spec_is_valid_and_pins_existing_resources(data_root: Path) ->
     from attacks.registry import FAMILIES
 
     spec = load_spec()
-    assert spec.id == "xnli-robust-v1.1"
+    assert spec.id == "xnli-robust-v1.2"
     assert set(spec.families) <= set(FAMILIES)
     assert spec.size("lite") == SizeSpec("lite", 300, ("label", "genre"))
     assert spec.size("full").per_language is None

@@ -105,5 +105,5 @@ def test_bench_without_a_model_is_the_reference_main_job(monkeypatch: pytest.Mon
     cli._default_job(args)
     assert args.model == str(cli.reference_model()) and Path(args.recipe).name == "recipe.yaml"
     assert (cli.reference_model() / "adapter_model.safetensors").is_file()
-    lite = tmp_path / "runs" / "xnli-robust-v1.1-lite"
+    lite = tmp_path / "runs" / "xnli-robust-v1.2-lite"
     assert args.benchmark == lite and generated == [lite] and args.out == tmp_path / "runs" / "default"

@@ -25,7 +25,7 @@ def lite(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     existing = os.environ.get("XNLI_ROBUST_LITE")
     if existing:
         return Path(existing)
-    out = tmp_path_factory.mktemp("lite") / "xnli-robust-v1.1-lite"
+    out = tmp_path_factory.mktemp("lite") / f"{load_spec().id}-lite"
     generate(out, size="lite", data_root=data_root, processes=2, progress=False)
     return out
 

@@ -61,6 +61,44 @@ def test_apertium_batches_of_any_composition_agree(apertium: ApertiumEngine, dat
     assert {t: apertium.translate([t], "es", "en")[0] for t in texts[:8]} == {t: whole[t] for t in texts[:8]}
 
 
+def _xnli_rows(data_root: Path, language: str) -> list[list[str]]:
+    import gzip
+
+    with gzip.open(data_root / "xnli" / f"test-{language}.tsv.gz", "rt", encoding="utf-8") as handle:
+        return [line.rstrip("\n").split("\t") for line in handle]
+
+
+def test_the_tagger_carried_state_and_the_fresh_tagger_protocol_does_not(data_root: Path) -> None:
+    """The case found after v1.1: within one null-flush pipeline English row 45's hypothesis
+    changes how the tagger reads "after" in row 49's (preposition, not conjunction).  Protocol 1
+    shows it (that is why v1.1's files depend on the order of the work); protocol 3 (v1.2)
+    gives the segment's translation alone, the same as `apertium -u` on it alone."""
+    rows = _xnli_rows(data_root, "en")
+    before, target = rows[45][1], rows[49][1]
+    old = ApertiumEngine()
+    assert old.translate([before, target], "en", "es")[1] != old.translate([target], "en", "es")[0]
+    fresh = ApertiumEngine(protocol="fresh-tagger")
+    alone = fresh.translate([target], "en", "es")[0]
+    assert fresh.translate([before, target], "en", "es")[1] == alone
+    cli = subprocess.run(["apertium", "-u", "eng-spa"], input=target, capture_output=True, text=True, check=True).stdout
+    assert tr.normalize_space(cli) == alone
+
+
+@pytest.mark.parametrize("src,tgt", sorted(tr.APERTIUM_V1_PAIRS))
+def test_fresh_tagger_translations_are_functions_of_their_segment(src: str, tgt: str, data_root: Path) -> None:
+    """v1.2's four directions: one batch, a shuffled one, small chunks and each segment alone agree."""
+    rows = _xnli_rows(data_root, src)[40:58]  # English rows 45 and 49 are the case above
+    texts = [t for row in rows for t in row[:2]]
+    engine = ApertiumEngine(pairs=[(src, tgt)], protocol="fresh-tagger")
+    whole = dict(zip(texts, engine.translate(texts, src, tgt)))
+    shuffled = texts[::-1]
+    random.Random(7).shuffle(shuffled)
+    assert dict(zip(shuffled, engine.translate(shuffled, src, tgt))) == whole
+    small = ApertiumEngine(pairs=[(src, tgt)], protocol="fresh-tagger", chunk_size=5)
+    assert dict(zip(texts, small.translate(texts, src, tgt))) == whole
+    assert {t: engine.translate([t], src, tgt)[0] for t in texts} == whole
+
+
 FAMILY_LANGUAGES = {"char_noise": ["en", "th", "zh", "ar"], "synonym": ["en", "de", "hi"],
                     "code_switch": ["fr", "th", "zh"], "code_switch_sentence": ["en", "ur"],
                     "back_translation": ["en", "es", "fr"]}
@@ -278,11 +316,12 @@ def test_a_v1_folder_verifies_against_the_v1_spec() -> None:
     from harness.data.spec import committed_specs, load_spec, spec_for
 
     specs = committed_specs()
-    assert {("xnli-robust", "1"), ("xnli-robust", "1.1")} <= set(specs)
+    assert {("xnli-robust", "1"), ("xnli-robust", "1.1"), ("xnli-robust", "1.2")} <= set(specs)
     assert spec_for({"benchmark": {"name": "xnli-robust", "version": "1"}}).id == "xnli-robust-v1"
     assert spec_for({"benchmark": {"name": "xnli-robust", "version": "1.1"}}).id == "xnli-robust-v1.1"
-    assert load_spec().id == "xnli-robust-v1.1"
-    assert "SUPERSEDED" in specs[("xnli-robust", "1")].read_text(encoding="utf-8")
+    assert spec_for({"benchmark": {"name": "xnli-robust", "version": "1.2"}}).id == "xnli-robust-v1.2"
+    assert load_spec().id == "xnli-robust-v1.2"
+    assert all("SUPERSEDED" in specs[("xnli-robust", v)].read_text(encoding="utf-8") for v in ("1", "1.1"))
 
 
 def test_the_real_home_guard_sees_every_change(tmp_path: Path) -> None:
@@ -310,13 +349,25 @@ def test_tests_run_with_a_temporary_home() -> None:
         assert not Path(os.environ[var]).is_relative_to(REAL_HOME), var
 
 
-def test_the_lite_pin_is_complete_and_consistent() -> None:
-    """The committed per-file pin of v1.1 lite hashes to the spec's lite hash, covers exactly
-    the spec's files and names the engine versions of every machine-translated unit."""
-    from harness.data.spec import load_spec, read_pinned_files, spec_units
+def test_v12_lite_differs_from_v11_lite_only_in_back_translation() -> None:
+    """v1.2 changed how Apertium runs and nothing else: every other file keeps v1.1's sha256."""
+    from harness.data.spec import SPEC_DIR, load_spec, read_pinned_files
+
+    v11, v12 = (read_pinned_files(load_spec(SPEC_DIR / f"xnli-robust-v{v}.yaml"), "lite") for v in ("1.1", "1.2"))
+    assert v11 is not None and v12 is not None and set(v11["files"]) == set(v12["files"])
+    changed = {rel for rel in v12["files"] if v12["files"][rel] != v11["files"][rel]}
+    assert changed and all(rel.startswith("back_translation/") for rel in changed)
+
+
+@pytest.mark.parametrize("version, protocol", [("1.1", "null-flush-per-segment-1"),
+                                               ("1.2", "fresh-tagger-per-segment-3-pipefail")])
+def test_the_lite_pin_is_complete_and_consistent(version: str, protocol: str) -> None:
+    """The committed per-file pin of lite hashes to the spec's lite hash, covers exactly the
+    spec's files and names the engine versions (Apertium's protocol too) of every machine-translated unit."""
+    from harness.data.spec import SPEC_DIR, load_spec, read_pinned_files, spec_units
     from harness.core.hashing import sha256_json
 
-    spec = load_spec()
+    spec = load_spec(SPEC_DIR / f"xnli-robust-v{version}.yaml")
     pin = read_pinned_files(spec, "lite")
     assert pin is not None and spec.expected_hashes.get("lite")
     assert pin["benchmark_hash"] == spec.expected_hashes["lite"] == sha256_json(pin["files"])
@@ -324,4 +375,5 @@ def test_the_lite_pin_is_complete_and_consistent() -> None:
     assert set(pin["files"]) == expected
     translated = {u.key for u in spec_units(spec) if u.family == "back_translation"}
     assert set(pin["engines"]) == translated
-    assert all("null-flush-per-segment-1" in e["apertium"] for e in pin["engines"].values() if "apertium" in e)
+    apertium = [e["apertium"] for e in pin["engines"].values() if "apertium" in e]
+    assert apertium and all(f";{protocol};" in version_ for version_ in apertium)

@@ -28,11 +28,26 @@ ROUTES = {"bg": {"low": "bg>mk>bg"}, "ru": {"low": "ru>uk>ru", "medium": "ru>be>
 
 
 def test_v11_spec_hash_is_unchanged() -> None:
-    spec = load_spec()
+    spec = load_spec(SPEC_DIR / "xnli-robust-v1.1.yaml")
     assert spec.id == "xnli-robust-v1.1"
     assert spec.sha256 == V11_SPEC_SHA256
     assert all(f.params == {} and f.unit_kwargs is None for f in spec.families.values())
     assert len(spec_units(spec)) == 4 * 3 * 15 + 3 * 3
+
+
+def test_v12_is_v11_with_a_history_free_apertium() -> None:
+    """v1.2 changes one thing: back-translation's Apertium protocol (and so only its units' params)."""
+    v11 = yaml.safe_load((SPEC_DIR / "xnli-robust-v1.1.yaml").read_text("utf-8"))
+    v12 = yaml.safe_load((SPEC_DIR / "xnli-robust-v1.2.yaml").read_text("utf-8"))
+    assert v12["families"]["back_translation"].pop("params") == {"apertium_protocol": "fresh-tagger"}
+    for key in ("version", "expected_hashes", "engines"):
+        v11.pop(key), v12.pop(key)
+    assert v11 == v12
+    spec = load_spec(SPEC_DIR / "xnli-robust-v1.2.yaml")
+    assert [u.key for u in spec_units(spec)] == [u.key for u in spec_units(load_spec(SPEC_DIR / "xnli-robust-v1.1.yaml"))]
+    bt = spec.families["back_translation"]
+    assert all(bt.build_params(s, lang) == {"apertium_protocol": "fresh-tagger"} for s in SEVERITIES for lang in ("en", "es", "fr"))
+    assert all(f.params == {} for name, f in spec.families.items() if name != "back_translation")
 
 
 def _raw(params: Any = None, **family: Any) -> dict[str, Any]:

@@ -23,7 +23,9 @@ from harness.core.hashing import sha256_json
 from harness.core.registry import unknown_name_message
 
 SPEC_DIR = Path(__file__).resolve().parents[1] / "specs"
-DEFAULT_SPEC = SPEC_DIR / "xnli-robust-v1.1.yaml"
+DEFAULT_SPEC = SPEC_DIR / "xnli-robust-v1.2.yaml"
+"""The current benchmark: v1.2 (v1.1 and v1 are kept, marked superseded, to verify old records)."""
+DEFAULT_SPEC_ID = DEFAULT_SPEC.stem
 
 
 # --------------------------------------------------------------------------------------------
@@ -44,7 +46,7 @@ class FamilySpec:
     similarity: float | None
     """Threshold of the semantic-similarity filter; None disables the filter for the family."""
     params: Mapping[str, Any] = field(default_factory=dict)
-    """`params` as the spec gives them (none in v1.1); the family says what they mean."""
+    """`params` as the spec gives them (v1.1 has none; v1.2 sets the Apertium protocol); the family says what they mean."""
     unit_kwargs: Mapping[tuple[str, str], Mapping[str, Any]] | None = None
     """(severity, language) -> builder keyword arguments for the units the params select;
     None (no params): every severity x language is a unit, built with no arguments."""
