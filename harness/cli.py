@@ -389,6 +389,37 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="publish a generated benchmark as a Hugging Face datasets folder",
+                       description="Verify a generated benchmark, copy its files byte for byte into OUT and add a "
+                                   "data card (README.md) whose header makes each family x severity a datasets "
+                                   "config (plus 'clean') with one split per language; every config is read back "
+                                   "with datasets before the folder is published. `bench --benchmark OUT` "
+                                   "verifies and scores the export like the folder.")
+    p.add_argument("folder", type=Path, help="generated benchmark folder (verified first)")
+    p.add_argument("--format", default="hf", choices=["hf"],
+                   help="hf: a folder that datasets.load_dataset(OUT, CONFIG) reads offline")
+    p.add_argument("--out", type=Path, required=True, help="the folder to write (published whole, or not at all)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip reading every config back through datasets (the copy and the card are still verified)")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from harness.generate.export import export_hf
+
+    report = export_hf(args.folder, args.out, overwrite=args.overwrite, check=not args.no_check, log=_log)
+    rows = sum(n for splits in report.rows.values() for n in splits.values())
+    how = "read back with datasets, every row equal to its file" if report.checked else "not read back (--no-check)"
+    print(f"exported {args.folder} to {report.out}: {len(report.rows)} configs, "
+          f"{sum(len(s) for s in report.rows.values())} splits, {rows} rows ({how})")
+    pinned = "matches the spec's pinned hash" if report.matches_spec else "not pinned by a spec"
+    print(f"benchmark hash {report.benchmark_hash} ({pinned}); {report.n_files} files and the manifest "
+          "copied byte for byte")
+    return 0
+
+
 def add_audit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="a seeded sample for reading: a CSV, or reading sheets per language (--sheets)")
     p.add_argument("folder", type=Path, help="generated benchmark folder")
@@ -510,7 +541,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
 # ---- entry point ------------------------------------------------------------------------------
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare, add_base_model, add_train,
-                                                                   add_generate, add_verify, add_audit, add_validity, add_attack]
+                                                                   add_generate, add_verify, add_export, add_audit, add_validity, add_attack]
 
 VERBOSE_HELP = "show third-party load reports, info logs and progress bars (hidden by default; real warnings always show)"
 

@@ -109,11 +109,13 @@ def test_installed_wheel_writes_where_it_is_run(installed: tuple[Path, Path], ti
     probe = ("import json, harness, harness.data.spec as b, harness.core.record as r; "
              "spec = b.load_spec(); "
              "print(json.dumps({'harness': harness.__file__, 'spec': str(b.DEFAULT_SPEC), 'id': spec.id, "
-             "'pins': sorted(b.read_pinned_files(spec, 'lite') or {}), 'schema': r.schema()['title']}))")
+             "'pins': sorted(b.read_pinned_files(spec, 'lite') or {}), 'schema': r.schema()['title'], "
+             "'audits': len(list((b.SPEC_DIR / 'audits').glob('*/*.audit.jsonl')))}))")
     found = json.loads(subprocess.run([python, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                                       check=True, env=_clean_env()).stdout)
     assert Path(found["harness"]).is_relative_to(site), f"the checkout was imported: {found['harness']}"
     assert Path(found["spec"]).is_relative_to(site) and found["id"] and found["pins"] and found["schema"]
+    assert found["audits"] > 0, "the committed audits ship with the package (the export's data card reads them)"
 
     before = _files(site)
     quick = [str(tiny_xlmr), "--source", "local", "--languages", "en,fr", "--limit", "3", "--no-cache", "--no-progress"]

@@ -26,6 +26,7 @@ from harness import LABELS
 from harness.core.errors import DataError, IntegrityError
 from harness.core.examples import NLIExample, parse_label
 from harness.core.hashing import sha256_bytes, sha256_file, sha256_json
+from harness.data import hf_dataset
 from harness.data.spec import (
     SIMILARITY_DIR,
     BenchmarkSpec,
@@ -120,6 +121,8 @@ class VerifyReport:
     """True: the spec's expected hash matches; None: the spec pins no hash for this benchmark."""
     notes: list[str]
     manifest: dict[str, Any] = field(repr=False)
+    form: str = "folder"
+    """"folder" as generated, or "hf-datasets" (exported, with a data card)."""
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
@@ -142,10 +145,14 @@ def verify(root: str | os.PathLike[str], spec: BenchmarkSpec | None = None) -> V
 
     Also compares the benchmark hash with the one the spec expects for this size, which is what
     proves two people hold the same benchmark (a consistent but altered folder fails here).
+    An exported folder is checked the same way, and its data card against the manifest.
     """
     root = Path(root)
     manifest = read_manifest(root)
-    problems = _file_problems(root, manifest.get("files") or {})
+    exported = hf_dataset.is_export(root)
+    problems = _file_problems(root, manifest.get("files") or {}, exported)
+    if exported:
+        problems.extend(hf_dataset.card_problems(root, manifest))
     recorded = manifest.get("benchmark_hash")
     actual = benchmark_hash(manifest.get("files") or {})
     if recorded != actual:
@@ -160,7 +167,7 @@ def verify(root: str | os.PathLike[str], spec: BenchmarkSpec | None = None) -> V
         listing = "\n  ".join(problems[:50]) + (f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else "")
         raise IntegrityError(f"{root}: benchmark verification failed ({len(problems)} problems):\n  {listing}")
     return VerifyReport(root, actual, manifest["benchmark"].get("size", "?"), len(manifest["files"]),
-                        expected, matches, notes, manifest)
+                        expected, matches, notes, manifest, "hf-datasets" if exported else "folder")
 
 
 def _unit_engines(unit: Mapping[str, Any]) -> dict[str, str]:
@@ -223,9 +230,12 @@ def _machine_engines(pin: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _file_problems(root: Path, files: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _file_problems(root: Path, files: Mapping[str, Mapping[str, Any]], exported: bool = False) -> list[str]:
+    """Files missing, altered or unlisted; an export may also hold its card (and what the hub adds)."""
     problems = []
     present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {MANIFEST}
+    if exported:
+        present = {rel for rel in present if not hf_dataset.export_extra(rel)}
     for rel in sorted(present - set(files)):
         problems.append(f"{rel}: present but not in the manifest")
     for rel, entry in sorted(files.items()):
