@@ -33,6 +33,15 @@ layer where it holds letters: Thai, Devanagari, Urdu), no dead-key combinations,
 layout's extra key left of the bottom row is ignored, and so is the key left of 1 (ru ё and
 bg ч are edited through their base letter or not substituted).  They are pinned by a hash in
 `params()`; any change to them or to the algorithm needs a `VERSION` bump (golden tests).
+
+**Rules v2** (`CharNoise(rules="v2")`, chosen by a spec's `families.char_noise.params:
+{rules: v2}` through `unit_params`; version "2.0.0") keep these tables and fix what the v1.1
+lite reading audit found: no typo that makes another real word (wordfreq, pythainlp,
+hunspell-sw, jieba word lists), one edit per word shared by premise and hypothesis, at most one
+homoglyph per item, Thai leading vowel + consonant as one unit, well-formed Devanagari
+clusters (v1 could leave a virama dangling: स्त्री -> स्त्र्), Arabic/Urdu edits that split no
+word into more pieces, Chinese same-pinyin input-method slips instead of deletions, and no
+edits of acronyms.  See `attacks.charnoise_v2`.  Without the parameter nothing changes.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ import importlib.metadata
 import json
 import random
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +66,9 @@ from harness.core.examples import NLIExample
 
 VERSION = "1.0"
 FAMILY = "char_noise"
+RULES: tuple[str, ...] = ("v1", "v2")
+"""Rule sets: v1 (this module, the default) and v2 (`attacks.charnoise_v2`, spec param)."""
+PARAMS: tuple[str, ...] = ("rules",)
 
 RATES: dict[str, float] = {"low": 0.10, "medium": 0.25, "high": 0.50}
 """Share of eligible words edited per sentence, per severity (rounded half up, at least 1)."""
@@ -631,16 +643,21 @@ class CharNoise:
     family: str = FAMILY
     version: str = VERSION
     languages: frozenset[str] = field(default=frozenset(LANGUAGES))
+    rules: str = "v1"
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
             raise KeyError(f"unknown severity {self.severity!r}; known: {', '.join(SEVERITIES)}")
         _check(self.language)
+        if self.rules not in RULES:
+            raise KeyError(f"unknown char_noise rules {self.rules!r}; known: {', '.join(RULES)}")
+        if self.rules == "v2":  # a distinct version, so no cache ever mixes v1 and v2 outputs
+            object.__setattr__(self, "version", _v2().VERSION)
 
     def params(self) -> dict[str, Any]:
         from attacks.protected import PROTECTED_VERSION
 
-        return {
+        base = {
             "version": self.version, "language": self.language, "rate": RATES[self.severity],
             "min_graphemes": MIN_GRAPHEMES.get(self.language, DEFAULT_MIN_GRAPHEMES),
             "op_weights": dict(OP_WEIGHTS), "layout": LAYOUTS[self.language][0],
@@ -648,6 +665,7 @@ class CharNoise:
             "tables_sha256": tables_digest(self.language),
             "protected_version": PROTECTED_VERSION, "segmenter": _segmenter(self.language),
         }
+        return base if self.rules == "v1" else {**base, **_v2().params(self.language)}
 
     def resource_files(self) -> dict[str, str]:
         return {}
@@ -657,6 +675,12 @@ class CharNoise:
             raise ValueError(f"char_noise built for {self.language!r} got a "
                              f"{example.language!r} example ({example.id}): wrong keyboard")
         rate = RATES[self.severity]
+        if self.rules == "v2":
+            (premise, hypothesis), _ = _v2().noise_pair_edits(
+                example.premise, example.hypothesis, self.language, rate, rng)
+            if premise == nfc(example.premise) and hypothesis == nfc(example.hypothesis):
+                return NOT_APPLICABLE
+            return example.with_texts(premise, hypothesis)
         premise = noise_text(example.premise, self.language, rate, rng)
         hypothesis = noise_text(example.hypothesis, self.language, rate, rng)
         if premise == nfc(example.premise) and hypothesis == nfc(example.hypothesis):
@@ -675,6 +699,28 @@ def _segmenter(language: str) -> str | None:
         return f"{package}==unknown"
 
 
-def build(severity: str, language: str, data_root: Path) -> CharNoise:
+def _v2():  # type: ignore[no-untyped-def]
+    """The v2 rules module, imported only when asked for (it loads word lists)."""
+    from attacks import charnoise_v2
+
+    return charnoise_v2
+
+
+def build(severity: str, language: str, data_root: Path, rules: str = "v1") -> CharNoise:
     """Registry factory; char noise needs no data files (`data_root` is unused)."""
-    return CharNoise(severity=severity, language=language)
+    return CharNoise(severity=severity, language=language, rules=rules)
+
+
+def unit_params(params: Mapping[str, Any], severities: Sequence[str], languages: Sequence[str]
+                ) -> dict[tuple[str, str], dict[str, Any]]:
+    """The units of a spec's `families.char_noise.params`: every (severity, language), with
+    `rules="v2"` passed to `build` when asked for; `{}` or `rules: v1` build v1 exactly as
+    before (no keyword at all).  Raises ValueError naming unknown parameters or rules."""
+    unknown = sorted(set(params) - set(PARAMS))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; {FAMILY} takes {list(PARAMS)}")
+    rules = params.get("rules", "v1")
+    if rules not in RULES:
+        raise ValueError(f"rules {rules!r} is not one of {list(RULES)}")
+    kwargs: dict[str, Any] = {} if rules == "v1" else {"rules": rules}
+    return {(sev, lang): dict(kwargs) for sev in severities for lang in languages}
