@@ -14,7 +14,9 @@ filter.  Per language x severity x rules it prints, over items:
 * `hg_items`: share of items holding a homoglyph (a single letter replaced by its twin in
   `charnoise.HOMOGLYPHS`; a keyboard slip that happens to be a twin counts too);
 * `broken`: share of edits whose result breaks the script's rule (Thai leading vowel, Devanagari
-  cluster, Arabic/Urdu joining; the rules of `attacks.charnoise_v2`) while the word kept it;
+  cluster, Arabic/Urdu joining; the rules of `attacks.charnoise_v2`) while the word kept it,
+  over all edits, counting only words of the language's script (a Latin word in Urdu text is
+  typed with English tables and has no joining);
 * `zh_del`: share of Chinese edits that drop a character of a Han word; `acro`: share of edits on acronyms;
 * `entity`: share of items where a non-stopword word of both sides is edited inconsistently
   (differently, or at some occurrences only);
@@ -101,7 +103,8 @@ def measure(items: list[NLIExample], language: str, severity: str, seed: int,
         counts["edits"] += len(pairs)
         counts["real"] += sum(lexicons.is_known_word(new, language) for _, new in pairs)
         counts["hg_items"] += any(is_homoglyph(old, new) for old, new in pairs)
-        counts["broken"] += sum(1 for old, new in pairs if rule and not rule(new, old))
+        counts["broken"] += sum(1 for old, new in pairs if rule and cn.table_language(old, language) == language
+                                and not rule(new, old))
         counts["zh_del"] += sum(1 for old, new in pairs if language == "zh" and len(new) < len(old)
                                 and all("\u4e00" <= ch <= "\u9fff" for ch in old))
         counts["acro"] += sum(1 for old, _ in pairs if v2.is_acronym(old))
