@@ -28,6 +28,7 @@ FAMILIES: Registry[str] = Registry("perturbation family", {
 
 FAMILY_PARAMS: Registry[str] = Registry("configurable perturbation family", {
     "back_translation": "attacks.backtranslation:unit_params",
+    "char_noise": "attacks.charnoise:unit_params",
 })
 
 
