@@ -19,7 +19,7 @@ from harness.core.registry import Registry, UnknownName, unknown_name_message
 
 FAMILIES: Registry[str] = Registry("perturbation family", {
     "char_noise": "attacks.charnoise:build",
-    "synonym": "attacks.synonyms:build",
+    "synonym": "attacks.synonym_family:build",
     "code_switch": "attacks.codeswitch:build",
     "code_switch_sentence": "attacks.codeswitch:build_sentence",
     "back_translation": "attacks.backtranslation:build",
@@ -28,6 +28,7 @@ FAMILIES: Registry[str] = Registry("perturbation family", {
 
 FAMILY_PARAMS: Registry[str] = Registry("configurable perturbation family", {
     "back_translation": "attacks.backtranslation:unit_params",
+    "synonym": "attacks.synonym_family:unit_params",
 })
 
 
