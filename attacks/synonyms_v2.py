@@ -593,6 +593,12 @@ def _resegments(text: str, span: Span, candidate: str, language: str) -> bool:
 
 def plan(example: NLIExample, data_root: str) -> list[Edit]:
     """Every eligible edit of the item, ranked once from a severity-independent RNG."""
+    return list(_plan(example, data_root))
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(example: NLIExample, data_root: str) -> tuple[Edit, ...]:
+    """A pure function of the item, cached so the three severities compute it once."""
     context = _context(example)
     order_rng = seeds.rng(v1.FAMILY, RULES, example.language, example.id)
     edits = []
@@ -601,7 +607,7 @@ def plan(example: NLIExample, data_root: str) -> list[Edit]:
             choice = seeds.rng(v1.FAMILY, RULES, example.language, example.id, side, span.start)
             edits.append(Edit(side, index, span, v1._match_case(span.text, choice.choice(found))))
     order_rng.shuffle(edits)
-    return edits
+    return tuple(edits)
 
 
 def nested_counts(n: int) -> dict[str, int | None]:
