@@ -138,7 +138,7 @@ def zipf(word: str, language: str) -> float | None:
 @functools.lru_cache(maxsize=200_000)
 def lemma_of(word: str, language: str) -> str:
     """simplemma's lemma (case-folded), or the word itself where simplemma lacks the language."""
-    if language not in SIMPLEMMA_LANGUAGES:
+    if language not in SIMPLEMMA_LANGUAGES or not word.strip():
         return v1._key(word)
     import simplemma
 
