@@ -19,7 +19,7 @@ from harness.core.registry import Registry, UnknownName, unknown_name_message
 
 FAMILIES: Registry[str] = Registry("perturbation family", {
     "char_noise": "attacks.charnoise:build",
-    "synonym": "attacks.synonyms:build",
+    "synonym": "attacks.synonym_family:build",
     "code_switch": "attacks.codeswitch:build",
     "code_switch_sentence": "attacks.codeswitch:build_sentence",
     "back_translation": "attacks.backtranslation:build",
@@ -31,6 +31,7 @@ FAMILY_PARAMS: Registry[str] = Registry("configurable perturbation family", {
     "char_noise": "attacks.charnoise:unit_params",
     "code_switch": "attacks.codeswitch:unit_params",
     "code_switch_sentence": "attacks.codeswitch:unit_params",
+    "synonym": "attacks.synonym_family:unit_params",
 })
 
 

@@ -18,6 +18,15 @@ on the synonym); other languages only swap a word whose surface form *is* a lemm
 wordnet, which is what keeps edits grammatical without a morphological analyser, and what
 makes coverage small for highly inflected languages.  Where no word has a candidate the
 result is NOT_APPLICABLE; edits are never padded.
+
+Rule set v2 (`families.synonym.params: {rules: v2}`, version 2.0.0, `attacks.synonyms_v2`;
+the registry builds either through `attacks.synonym_family`)
+answers the v1.1 reading audit (issue #14): senses chosen in context (simplified Lesk, kept
+only when it agrees with the dominant sense), closed-class words never swapped (wordfreq's
+most frequent words as a proxy), re-inflection (lemminflect for English, pymorphy3 for
+Russian) or skipping where agreement could break, whole same-script lemmas only, and
+severities that nest (low's edits inside medium's inside high's, ranked once per item).
+Without that parameter this module, its params() and its outputs are v1's, unchanged.
 """
 
 from __future__ import annotations
@@ -453,7 +462,7 @@ class SynonymSwap:
 
 
 def build(severity: str, language: str, data_root: Path) -> SynonymSwap:
-    """Registry factory (`attacks.registry`)."""
+    """v1's factory; the registry's `synonym` goes through `attacks.synonym_family.build`."""
     if severity not in SEVERITIES:
         raise KeyError(f"unknown severity {severity!r}; known: {', '.join(SEVERITIES)}")
     if language not in LANGUAGES:

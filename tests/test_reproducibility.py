@@ -377,3 +377,20 @@ def test_the_lite_pin_is_complete_and_consistent(version: str, protocol: str) ->
     assert set(pin["engines"]) == translated
     apertium = [e["apertium"] for e in pin["engines"].values() if "apertium" in e]
     assert apertium and all(f";{protocol};" in version_ for version_ in apertium)
+
+
+@pytest.mark.parametrize("language", ["en", "de", "ru", "zh"])
+def test_synonym_v2_output_depends_on_its_own_input_only(language: str, data_root: Path) -> None:
+    """The every-family check for synonym's rule set v2 (`rules: v2`), every severity."""
+    items = load_local(data_root / "xnli", "test", [language])[language][:10]
+    for severity in ("low", "medium", "high"):
+        results = []
+        for order in (list(range(10)), [7, 2, 9, 0, 5, 1, 8, 3, 6, 4]):
+            p = build("synonym", severity, language, data_root, rules="v2")
+            batch = [items[i] for i in order]
+            rngs = [derive_rng(1, "synonym", severity, language, ex.id) for ex in batch]
+            results.append({ex.id: repr(p.perturb(ex, r)) for ex, r in zip(batch, rngs)})
+        p = build("synonym", severity, language, data_root, rules="v2")
+        alone = {ex.id: repr(p.perturb(ex, derive_rng(1, "synonym", severity, language, ex.id))) for ex in items[:4]}
+        assert results[0] == results[1], f"synonym v2/{language}/{severity}: order changed an output"
+        assert alone == {k: results[0][k] for k in alone}, f"synonym v2/{language}/{severity}: an item alone differs"

@@ -90,10 +90,11 @@ def test_bad_params_are_data_errors_naming_the_spec(raw: dict[str, Any], message
     assert str(path) in str(caught.value) and caught.value.exit_code == 2
 
 
-def test_a_family_without_params_refuses_them() -> None:
+def test_a_family_refuses_params_it_does_not_take() -> None:
+    """synonym became configurable (`rules`, issue #14): another family's params are refused."""
     raw = _raw()
     raw["families"] = {"synonym": {"languages": ["bg"], "params": {"routes": ROUTES}}}
-    with pytest.raises(DataError, match="'synonym' takes no params"):
+    with pytest.raises(DataError, match=r"'synonym' params: unknown parameter\(s\) \['routes'\]"):
         parse_spec(raw)
 
 
