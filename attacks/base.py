@@ -11,6 +11,7 @@ depends on which other items ran, in which order, or in how many processes.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from harness.core import seeds
@@ -69,3 +70,26 @@ def derive_rng(seed: int, family: str, severity: str, language: str, item_id: st
     """
     return seeds.rng(seed, family, severity, language, item_id)
 
+
+
+RULE_SETS: tuple[str, ...] = ("v1", "v2")
+"""The rule sets a family with `rules` may be built with; v1 is the default and never changes."""
+
+
+def rules_unit_params(family: str, params: Mapping[str, Any], severities: Sequence[str],
+                      languages: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The units of a spec's `families.<family>.params` for a family whose only param is `rules`.
+
+    Every (severity, language) is a unit.  `{}` or `rules: v1` give no keyword at all, so a v1
+    spec's units, `params()` and outputs cannot change; `rules: v2` passes `rules="v2"` to the
+    family's `build`.  Raises ValueError (the spec reader names the file) for unknown params or
+    rule sets.  One function for every such family, so they cannot drift apart.
+    """
+    unknown = sorted(set(params) - {"rules"})
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; {family} takes ['rules']")
+    rules = params.get("rules", "v1")
+    if rules not in RULE_SETS:
+        raise ValueError(f"rules {rules!r} is not one of {list(RULE_SETS)}")
+    kwargs: dict[str, Any] = {} if rules == "v1" else {"rules": rules}
+    return {(sev, lang): dict(kwargs) for sev in severities for lang in languages}

@@ -61,7 +61,7 @@ from typing import Any
 import regex
 
 from attacks import lexicons
-from attacks.base import NOT_APPLICABLE, SEVERITIES, _NotApplicable
+from attacks.base import NOT_APPLICABLE, RULE_SETS, SEVERITIES, _NotApplicable, rules_unit_params
 from attacks.text import Span, graphemes, nfc, replace_spans, words
 from harness import LANGUAGES
 from harness.core import seeds
@@ -69,7 +69,7 @@ from harness.core.examples import NLIExample
 
 VERSION = "1.0"
 FAMILY = "char_noise"
-RULES: tuple[str, ...] = ("v1", "v2")
+RULES: tuple[str, ...] = RULE_SETS
 """Rule sets: v1 (this module, the default) and v2 (`attacks.charnoise_v2`, spec param)."""
 PARAMS: tuple[str, ...] = ("rules",)
 
@@ -712,15 +712,7 @@ def unit_params(params: Mapping[str, Any], severities: Sequence[str], languages:
     """The units of a spec's `families.char_noise.params`: every (severity, language), with
     `rules="v2"` passed to `build` when asked for; `{}` or `rules: v1` build v1 exactly as
     before (no keyword at all).  Raises ValueError naming unknown parameters or rules."""
-    unknown = sorted(set(params) - set(PARAMS))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; {FAMILY} takes {list(PARAMS)}")
-    rules = params.get("rules", "v1")
-    if rules not in RULES:
-        raise ValueError(f"rules {rules!r} is not one of {list(RULES)}")
-    kwargs: dict[str, Any] = {} if rules == "v1" else {"rules": rules}
-    return {(sev, lang): dict(kwargs) for sev in severities for lang in languages}
-
+    return rules_unit_params(FAMILY, params, severities, languages)
 
 # =========================================================================== rules v2
 # Chosen by `CharNoise(rules="v2")` (spec param `rules: v2`); v1 above is untouched.

@@ -90,7 +90,7 @@ from typing import Any
 
 import regex
 
-from attacks.base import NOT_APPLICABLE, SEVERITIES, _NotApplicable
+from attacks.base import NOT_APPLICABLE, RULE_SETS, SEVERITIES, _NotApplicable, rules_unit_params
 from attacks.text import Span, nfc, replace_spans, words
 from harness import LANGUAGES
 from harness.core.errors import DataError
@@ -595,7 +595,7 @@ class SentenceCodeSwitch:
 # --------------------------------------------------------------------------- word level, v2 rules
 
 VERSION_V2 = "2.0.0"
-RULES: tuple[str, ...] = ("v1", "v2")
+RULES: tuple[str, ...] = RULE_SETS
 PARAMS: tuple[str, ...] = ("rules",)
 
 SOURCE_TOP = 3
@@ -1116,15 +1116,7 @@ def unit_params(params: dict[str, Any], severities: Sequence[str], languages: Se
     built exactly as before.  Unknown parameters or rule sets raise ValueError (the spec
     reader names the file).  Serves `code_switch` and `code_switch_sentence` alike.
     """
-    unknown = sorted(set(params) - set(PARAMS))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; {FAMILY} takes {list(PARAMS)}")
-    rules = params.get("rules", "v1")
-    if rules not in RULES:
-        raise ValueError(f"rules {rules!r} is not one of {list(RULES)}")
-    kwargs = {} if rules == "v1" else {"rules": rules}
-    return {(sev, lang): dict(kwargs) for sev in severities for lang in languages}
-
+    return rules_unit_params(FAMILY, params, severities, languages)
 
 # --------------------------------------------------------------------------- factories
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from attacks import synonyms as v1
+from attacks.base import RULE_SETS, rules_unit_params
 from attacks import synonyms_v2 as v2
 
-PARAMS: dict[str, tuple[str, ...]] = {"rules": ("v1", "v2")}
+PARAMS: dict[str, tuple[str, ...]] = {"rules": RULE_SETS}
 """Spec parameters (`families.synonym.params`) and their values; absent means v1."""
 
 
@@ -25,15 +26,7 @@ def unit_params(params: Mapping[str, Any], severities: Sequence[str], languages:
     params() and outputs cannot change.  Raises ValueError (the spec reader names the file)
     for unknown parameters or values.
     """
-    unknown = sorted(set(params) - set(PARAMS))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; {v1.FAMILY} takes {list(PARAMS)}")
-    rules = params.get("rules", "v1")
-    if rules not in PARAMS["rules"]:
-        raise ValueError(f"rules {rules!r} is not one of {list(PARAMS['rules'])}")
-    kwargs = {} if rules == "v1" else {"rules": rules}
-    return {(sev, lang): dict(kwargs) for sev in severities for lang in languages}
-
+    return rules_unit_params(v1.FAMILY, params, severities, languages)
 
 def build(severity: str, language: str, data_root: Path, rules: str | None = None
           ) -> v1.SynonymSwap | v2.SynonymSwapV2:
