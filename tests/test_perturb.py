@@ -279,10 +279,18 @@ def test_cross_language_pairs_are_perturbed_side_by_side_and_scored(mixed_file: 
     assert direct["results"]["clean"]["per_language"] == record["results"]["clean"]["per_language"]
 
 
-def test_a_side_language_that_contradicts_the_row_language_is_refused(tmp_path: Path) -> None:
-    path = _write_jsonl(tmp_path / "x.jsonl", [{"premise": "A cat.", "hypothesis": "Eine Katze.", "label": "entailment",
-                                               "language": "en", "hypothesis_language": "de"}])
-    assert main(["perturb", str(path), "--families", "char_noise", "--out", str(tmp_path / "o")]) == 2
+def test_bad_rows_are_refused_with_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    row = {"premise": "A cat sleeps.", "hypothesis": "Eine Katze schläft.", "label": "entailment"}
+    cases = {"contradicting sides": ([{**row, "language": "en", "hypothesis_language": "de"}],
+                                     "x.jsonl:1: language 'en' contradicts"),
+             "duplicate id": ([{**row, "id": "a"}, {**row, "id": "a"}], "duplicate item id 'a'"),
+             "bad code": ([{**row, "language": "EN"}], "'EN' is not an ISO 639 language code")}
+    for name, (rows, expected) in cases.items():
+        path = _write_jsonl(tmp_path / "x.jsonl", rows)
+        assert main(["perturb", str(path), "--families", "char_noise", "--out", str(tmp_path / "o")]) == 2, name
+        err = capsys.readouterr().err
+        assert expected in err and "Traceback" not in err, name
+        assert not (tmp_path / "o").exists()
 
 
 # ---- a hub dataset, through the same loader as --data-file ------------------------------------------
