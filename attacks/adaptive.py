@@ -98,7 +98,8 @@ def check_resources(recipe: str, languages: list[str], data_root: Path) -> None:
 
     unknown = [lang for lang in languages if lang not in LANGUAGES]
     if unknown:
-        raise DataError(f"unknown language(s) {unknown}; choose from {', '.join(LANGUAGES)}")
+        raise DataError(f"unknown language(s) {unknown} for attack recipes, which cover the 15 XNLI languages "
+                        f"({', '.join(LANGUAGES)}); `xnli-robust perturb` takes any language")
     family = RECIPES[recipe].family
     missing: list[str] = []
     for language in languages:

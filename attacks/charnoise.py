@@ -28,6 +28,11 @@ For the same reason an edit that turns a word *into* a negation or number word (
 is refused.  Latin-script words inside non-Latin text (romanised Hindi, English names) are
 edited with the English tables.
 
+A language with no table here (any other ISO 639 code, from `xnli-robust perturb` on a user's
+file) gets `ScriptCharNoise` instead (end of this module): the same operations, with letters
+drawn from the sentence itself by Unicode script, and only digits protected.  `build` takes
+that path only when no layout is known, so the 15 languages' output is what it was.
+
 The tables below are simplified: letter keys of the unshifted layer only (plus the shifted
 layer where it holds letters: Thai, Devanagari, Urdu), no dead-key combinations, and an ISO
 layout's extra key left of the bottom row is ignored, and so is the key left of 1 (ru ё and
@@ -673,6 +678,12 @@ class CharNoise:
     def resource_files(self) -> dict[str, str]:
         return {}
 
+    def perturb_text(self, text: str, rng: random.Random) -> str:
+        """One side of a pair (a pair whose sides are in different languages: `attacks.mixed`)."""
+        if self.rules != "v1":
+            raise ValueError("char_noise rules v2 edit a pair as a whole (shared words); one side alone is v1 only")
+        return noise_text(text, self.language, RATES[self.severity], rng)
+
     def perturb(self, example: NLIExample, rng: random.Random) -> NLIExample | _NotApplicable:
         if example.language != self.language:
             raise ValueError(f"char_noise built for {self.language!r} got a "
@@ -702,9 +713,236 @@ def _segmenter(language: str) -> str | None:
         return f"{package}==unknown"
 
 
-def build(severity: str, language: str, data_root: Path, rules: str = "v1") -> CharNoise:
-    """Registry factory; char noise needs no data files (`data_root` is unused)."""
-    return CharNoise(severity=severity, language=language, rules=rules)
+# --------------------------------------------------------------------------- any other script
+# Languages with no keyboard table (any ISO 639 code outside LAYOUTS) get typos from Unicode
+# character data instead: the letters an edit draws on are those of the text itself, grouped by
+# script (the first word of each character's Unicode name: LATIN, CYRILLIC, GEORGIAN, HANGUL...).
+# This path sits beside the keyboard one and is never taken for a language in LAYOUTS, so the
+# 15 XNLI languages (and the published benchmark files) are untouched by it.
+
+UNICODE_SOURCE = "unicode-text-alphabet"
+"""How `ScriptCharNoise` finds its letters (recorded in its parameters, hence in the manifest)."""
+
+_ISO_639 = regex.compile(r"[a-z]{2,3}")
+_ALPHABET_CATEGORIES = frozenset({"Ll", "Lu", "Lt", "Lo"})
+_COMBINING_ACCENTS = range(0x0300, 0x0370)
+"""Combining Diacritical Marks: the accents of Latin, Greek and Cyrillic letters.  Marks of other
+blocks (Indic vowel signs, Hebrew points, harakat) can be letters or vowels: never stripped here."""
+
+
+def char_source(language: str) -> str:
+    """Where the typos of `language` come from: its keyboard layout, or the text's own letters."""
+    return f"keyboard:{LAYOUTS[language][0]}" if language in LAYOUTS else f"unicode:{UNICODE_SOURCE}"
+
+
+def unicode_script(ch: str) -> str:
+    """A character's script as Unicode names it (first word of its name): LATIN, CJK, HANGUL..."""
+    name = unicodedata.name(ch, "")
+    return name.split(" ", 1)[0] if name else "UNNAMED"
+
+
+Alphabet = dict[str, tuple[str, ...]]
+
+
+def text_alphabet(text: str) -> Alphabet:
+    """script -> the letter clusters of that script found in `text` (lower case, sorted).
+
+    Why the text and not the whole script: a typo puts in a letter the writer's language uses,
+    and the text's own letters are the best evidence of that without a keyboard table; they
+    also keep an item's edits dependent on that item alone.  Why clusters (a letter with its
+    marks): in scripts where marks are vowels (Bengali, Tamil, Khmer...) a cluster the text
+    holds is a valid syllable, while a bare letter or mark moved elsewhere might not be."""
+    found: dict[str, set[str]] = {}
+    for cluster in graphemes(nfc(text)):
+        if unicodedata.category(cluster[0]) in _ALPHABET_CATEGORIES:
+            found.setdefault(unicode_script(cluster[0]), set()).add(_lower_cluster(cluster))
+    return {script: tuple(sorted(clusters)) for script, clusters in sorted(found.items())}
+
+
+def _lower_cluster(cluster: str) -> str:
+    low = cluster.lower()
+    return low if len(graphemes(low)) == 1 else cluster
+
+
+def _cased_like(cluster: str, model: str) -> str:
+    """`cluster` upper-cased when `model` starts with a capital (and the result is one cluster)."""
+    if not _is_upper(model[0]):
+        return cluster
+    up = cluster[0].upper() + cluster[1:]
+    return up if len(graphemes(up)) == 1 else cluster
+
+
+def _letters_for(cluster: str, alphabet: Alphabet) -> tuple[str, ...]:
+    return alphabet.get(unicode_script(cluster[0]), ())
+
+
+def _u_substitutions(gs: list[str], alphabet: Alphabet) -> Iterator[str]:
+    """Another cluster of the same script from the text in place of one of the word's."""
+    for i, g in enumerate(gs):
+        if _editable(g, ""):
+            low = _lower_cluster(g)
+            for other in _letters_for(g, alphabet):
+                if other != low:
+                    yield _join(gs, i, _cased_like(other, g))
+
+
+def _u_insertions(gs: list[str], alphabet: Alphabet) -> Iterator[str]:
+    """A cluster of the previous cluster's script inserted after it (capital inside capitals)."""
+    for i in range(1, len(gs) + 1):
+        if not _editable(gs[i - 1], ""):
+            continue
+        upper = _is_upper(gs[i - 1][0]) and (i == len(gs) or _is_upper(gs[i][0]))
+        for other in _letters_for(gs[i - 1], alphabet):
+            yield "".join(gs[:i]) + (_cased_like(other, gs[i - 1]) if upper else other) + "".join(gs[i:])
+
+
+def _u_strips(gs: list[str], alphabet: Alphabet) -> Iterator[str]:
+    for i, g in enumerate(gs):
+        if _editable(g, "") and any(ord(ch) in _COMBINING_ACCENTS for ch in unicodedata.normalize("NFD", g)):
+            yield from (_join(gs, i, v) for v in _strip_variants(g, ""))
+
+
+_U_GENERATORS = {
+    "substitute": _u_substitutions, "insert": _u_insertions,
+    "delete": lambda gs, _a: _deletions(gs, ""), "swap": lambda gs, _a: _swaps(gs, ""),
+    "strip_diacritic": _u_strips, "homoglyph": lambda gs, _a: _homoglyphs(gs, ""),
+}
+
+
+def _u_acceptable(candidate: str, word: str) -> bool:
+    """As `_acceptable`, without word lists: no language here has negation or number lists
+    (`attacks.protected`), so only numbers written with digits are protected (never eligible)."""
+    if not candidate or candidate == word:
+        return False
+    if len(_SPACE.findall(candidate)) > len(_SPACE.findall(word)):
+        return False
+    if any(unicodedata.category(ch).startswith("N") for ch in candidate):
+        return False
+    return not (_attaches(candidate[0]) and not _attaches(word[0]))
+
+
+def _u_candidates(word: str, alphabet: Alphabet, op: str) -> Iterator[str]:
+    seen: set[str] = set()
+    for raw in _U_GENERATORS[op](graphemes(word), alphabet):
+        candidate = nfc(raw)
+        if candidate not in seen and _u_acceptable(candidate, word):
+            seen.add(candidate)
+            yield candidate
+
+
+def _u_operations(word: str, alphabet: Alphabet) -> tuple[str, ...]:
+    return tuple(op for op in OPERATIONS if next(_u_candidates(word, alphabet, op), None) is not None)
+
+
+def _u_eligible(word: str, alphabet: Alphabet) -> bool:
+    """Enough letters (DEFAULT_MIN_GRAPHEMES), no digit, one word, and some edit exists."""
+    if not word or _attaches(word[0]) or _SPACE.search(word):
+        return False
+    if any(unicodedata.category(ch).startswith("N") for ch in word):
+        return False
+    if sum(1 for g in graphemes(word) if _editable(g, "")) < DEFAULT_MIN_GRAPHEMES:
+        return False
+    return bool(_u_operations(word, alphabet))
+
+
+def unicode_noise_text_edits(text: str, language: str, rate: float,
+                             rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
+    """`noise_text_edits` for a language without a keyboard table: the text's own letters.
+
+    Words are runs of letters and marks (`attacks.text.words`); a script written without
+    spaces (Japanese, Khmer...) has no segmenter here, so a run counts as one word."""
+    text = nfc(text)
+    alphabet = text_alphabet(text)
+    spans = words(text, language)
+    eligible = [i for i, span in enumerate(spans) if _u_eligible(span.text, alphabet)]
+    if not eligible:
+        return text, []
+    count = min(len(eligible), max(1, int(rate * len(eligible) + 0.5)))
+    chosen = sorted(rng.sample(eligible, count))
+    edits = {}
+    for i in chosen:
+        ops = _u_operations(spans[i].text, alphabet)
+        op = ops[0] if len(ops) == 1 else _weighted_choice(ops, rng)
+        candidates = list(_u_candidates(spans[i].text, alphabet, op))
+        edits[i] = candidates[rng.randrange(len(candidates))]
+    return nfc(replace_spans(text, edits, spans)), [(spans[i].text, edits[i]) for i in chosen]
+
+
+def unicode_tables_digest() -> str:
+    """sha256 of the tables the Unicode path depends on (homoglyphs, accent block, weights)."""
+    blob = json.dumps({"homoglyphs": HOMOGLYPHS, "accents": [_COMBINING_ACCENTS.start, _COMBINING_ACCENTS.stop],
+                       "categories": sorted(_ALPHABET_CATEGORIES), "signs": sorted(_SIGNS)},
+                      sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(nfc(blob).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ScriptCharNoise:
+    """Char noise for a language with no keyboard table: letters from the text, by Unicode script.
+
+    Example (ca, high, rng `derive_rng(1, "char_noise", "high", "ca", "0")`): "El gat dorm damunt
+    la cadira" -> "El gat dorm uamunt la cadia" ("u", a letter of the text, for "d"; "r" dropped;
+    tests/test_perturb.py pins it).  Protection is weaker
+    than for the 15 XNLI languages: there are no negation or number-word lists, so only words
+    with digits are left alone; the parameters say so."""
+
+    severity: str
+    language: str
+    name: str = "char_noise"
+    family: str = FAMILY
+    version: str = VERSION
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise KeyError(f"unknown severity {self.severity!r}; known: {', '.join(SEVERITIES)}")
+        if self.language in LAYOUTS:
+            raise KeyError(f"{self.language!r} has a keyboard table: use CharNoise")
+        if not _ISO_639.fullmatch(self.language):
+            raise KeyError(f"char_noise needs an ISO 639 language code (2 or 3 lower-case letters), "
+                           f"not {self.language!r}")
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return frozenset({self.language})
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "version": self.version, "language": self.language, "rate": RATES[self.severity],
+            "source": UNICODE_SOURCE, "layout": None, "min_graphemes": DEFAULT_MIN_GRAPHEMES,
+            "op_weights": dict(OP_WEIGHTS), "strip_diacritics": "combining accents U+0300-U+036F",
+            "protected": "words with digits only (no negation or number-word lists for this language)",
+            "segmenter": "runs of letters and marks", "unicodedata": unicodedata.unidata_version,
+            "tables_sha256": unicode_tables_digest(),
+        }
+
+    def resource_files(self) -> dict[str, str]:
+        return {}
+
+    def perturb_text(self, text: str, rng: random.Random) -> str:
+        return unicode_noise_text_edits(text, self.language, RATES[self.severity], rng)[0]
+
+    def perturb(self, example: NLIExample, rng: random.Random) -> NLIExample | _NotApplicable:
+        if example.language != self.language:
+            raise ValueError(f"char_noise built for {self.language!r} got a {example.language!r} example ({example.id})")
+        premise = self.perturb_text(example.premise, rng)
+        hypothesis = self.perturb_text(example.hypothesis, rng)
+        if premise == nfc(example.premise) and hypothesis == nfc(example.hypothesis):
+            return NOT_APPLICABLE
+        return example.with_texts(premise, hypothesis)
+
+
+def build(severity: str, language: str, data_root: Path, rules: str = "v1") -> CharNoise | ScriptCharNoise:
+    """Registry factory; char noise needs no data files (`data_root` is unused).
+
+    A language with a keyboard table gets `CharNoise` (as every XNLI benchmark), with the rule
+    set asked for; any other ISO 639 code gets `ScriptCharNoise`, which takes its letters from
+    the text itself and has one rule set (v2's word lists exist only for the 15 languages)."""
+    if language in LAYOUTS:
+        return CharNoise(severity=severity, language=language, rules=rules)
+    if rules != "v1":
+        raise ValueError(f"char_noise rules {rules!r} need the word lists of the 15 XNLI languages; "
+                         f"{language!r} has only the Unicode path (rules v1)")
+    return ScriptCharNoise(severity=severity, language=language)
 
 
 def unit_params(params: Mapping[str, Any], severities: Sequence[str], languages: Sequence[str]

@@ -508,12 +508,14 @@ class WordCodeSwitch:
                 slots.append(_Slot(side, i, found))
         return slots
 
-    def perturb(self, example: NLIExample, rng: random.Random) -> NLIExample | _NotApplicable:
-        texts = (nfc(example.premise), nfc(example.hypothesis))
+    def _switch(self, texts: tuple[str, ...], rng: random.Random) -> list[str] | None:
+        """The texts with a share of their words switched (slots counted over all of them), or
+        None when no word has a translation."""
+        texts = tuple(nfc(t) for t in texts)
         spans = [words(t, self.language) for t in texts]
-        slots = self._slots(0, spans[0]) + self._slots(1, spans[1])
+        slots = [slot for side, s in enumerate(spans) for slot in self._slots(side, s)]
         if not slots:
-            return NOT_APPLICABLE
+            return None
         count = max(1, int(WORD_RATES[self.severity] * len(slots) + 0.5))
         chosen = _choose(slots, count, MAX_LANGUAGES[self.severity], rng)
         out = []
@@ -521,6 +523,17 @@ class WordCodeSwitch:
             picks = {i: (t, match_case(spans[side][i].text, w, t))
                      for (s, i), (t, w) in chosen.items() if s == side}
             out.append(nfc(_render(text, spans[side], picks, self.language)))
+        return out
+
+    def perturb_text(self, text: str, rng: random.Random) -> str:
+        """One side of a pair (a pair whose sides are in different languages: `attacks.mixed`)."""
+        out = self._switch((text,), rng)
+        return nfc(text) if out is None else out[0]
+
+    def perturb(self, example: NLIExample, rng: random.Random) -> NLIExample | _NotApplicable:
+        out = self._switch((example.premise, example.hypothesis), rng)
+        if out is None:
+            return NOT_APPLICABLE
         return example.with_texts(out[0], out[1])
 
 

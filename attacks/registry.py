@@ -7,6 +7,8 @@ this module imports no family (and so none of jieba, nltk, MT engines): only `bu
 A family that a spec may configure (`families.<name>.params`) also names, in `FAMILY_PARAMS`,
 a function `unit_params(params, severities, languages) -> {(severity, language): kwargs}`
 that validates the parameters and says which units exist and what `build` receives for each.
+Every family also names, in `FAMILY_SUPPORT`, the function of `attacks.support` that says which
+languages and severities it can perturb with a data root, and what it lacks elsewhere.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ FAMILY_PARAMS: Registry[str] = Registry("configurable perturbation family", {
     "code_switch_sentence": "attacks.codeswitch:unit_params",
     "synonym": "attacks.synonym_family:unit_params",
 })
+
+
+FAMILY_SUPPORT: Registry[str] = Registry("perturbation family", {
+    name: f"attacks.support:{name}" for name in FAMILIES
+})
+"""What each family can do per language, and what it lacks (`attacks.support.family_support`):
+how `perturb` refuses a family for a language before any work, naming what is missing."""
 
 
 def family_factory(family: str):  # type: ignore[no-untyped-def]

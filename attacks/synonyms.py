@@ -450,6 +450,10 @@ class SynonymSwap:
         return {name: str(path)
                 for name, path in resource_paths(self.language, self.data_root).items()}
 
+    def perturb_text(self, text: str, rng: random.Random) -> str:
+        """One side of a pair (a pair whose sides are in different languages: `attacks.mixed`)."""
+        return swap_sentence(text, self.language, self.rate, rng, self.data_root)
+
     def perturb(self, example: NLIExample, rng: random.Random) -> NLIExample | _NotApplicable:
         if example.language != self.language:
             raise ValueError(f"{self.name} for {self.language!r} got a {example.language!r} example")

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from harness import LANGUAGES, __version__
 from harness.core import quiet
@@ -28,6 +28,16 @@ def _languages(text: str) -> tuple[str, ...]:
     if unknown or not langs:
         raise argparse.ArgumentTypeError(f"unknown language(s) {unknown}; choose from {','.join(LANGUAGES)}")
     return langs
+
+
+def _language_code(text: str) -> str:
+    """Any ISO 639 code (a user file's language need not be an XNLI one)."""
+    from harness.data.userdata import check_language_code
+
+    try:
+        return check_language_code(text.strip())
+    except HarnessError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> int:
@@ -64,14 +74,19 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA, else the download cache)")
     p.add_argument("--source", default="auto", choices=list(SOURCES),
                    help="where XNLI comes from (auto: local files under the data root, else the official download)")
-    p.add_argument("--data-file", help="custom JSONL/TSV file of premise, hypothesis, label[, language, id]")
-    p.add_argument("--benchmark", type=Path, help="a generated benchmark folder (clean + every perturbed set)")
+    p.add_argument("--data-file", help="custom JSONL/TSV file of premise, hypothesis, label[, language, id], "
+                                       "or a hub dataset hub:OWNER/NAME[:CONFIG]:SPLIT")
+    p.add_argument("--data-language", default="en", type=_language_code,
+                   help="language code of --data-file rows that name none (default en; any ISO 639 code)")
+    p.add_argument("--benchmark", type=Path, help="a generated benchmark folder (clean + every perturbed set, "
+                                                  "from generate or perturb)")
     p.add_argument("--unverified", action="store_true",
                    help="score a benchmark whose hashes do not verify (recorded as unverified)")
     p.add_argument("--allow-unpinned", action="store_true",
                    help="score a benchmark whose hash no spec pins (internally consistent only; recorded as unpinned)")
     p.add_argument("--split", default="test", choices=["dev", "test"])
-    p.add_argument("--languages", type=_languages, default=LANGUAGES, help="comma-separated, default all 15")
+    p.add_argument("--languages", type=_languages, default=None,
+                   help="comma-separated XNLI codes; default all 15, or every language of a --data-file or --benchmark")
     p.add_argument("--limit", type=_positive, help="first N items per language (quick runs)")
     p.add_argument("--adapter", default="hf", choices=list(ADAPTERS),
                    help="hf: a sequence classifier; causal-lm: a decoder LM scored by the log-likelihood of "
@@ -154,6 +169,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = args.out or work_home() / "runs" / Path(args.model.rstrip("/")).name
     cfg = BenchConfig(
         model=args.model, out=out, data_dir=args.data_dir, source=args.source, custom_file=args.data_file,
+        custom_language=args.data_language,
         split=args.split, languages=args.languages, limit=args.limit, adapter=args.adapter, revision=args.revision,
         device=args.device, batch_size=args.batch_size, max_length=args.max_length,
         label_map=args.label_map, calibrate=args.calibrate, allow_pickle=args.allow_pickle,
@@ -173,7 +189,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     bench = record["data"].get("benchmark")
     if bench:
         status = "matches the spec's pinned hash" if bench.get("matches_spec") else (
-            "verified, not pinned by a spec" if bench.get("verified") else "UNVERIFIED")
+            "UNVERIFIED" if not bench.get("verified") else
+            "verified against its manifest; a user-file benchmark, which no spec pins"
+            if "user-file" in bench.get("verification", "") else "verified, not pinned by a spec")
         print(f"benchmark: {bench['id']} {bench['benchmark_hash']} ({status})")
     print(f"record: {out / 'result.json'}")
     return 0
@@ -364,6 +382,74 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_perturb(sub: argparse._SubParsersAction) -> None:
+    from attacks.base import SEVERITIES
+
+    p = sub.add_parser("perturb", help="perturb your own NLI file into a benchmark folder (any language)",
+                       description="Perturb a JSONL/TSV NLI file (or hub:OWNER/NAME[:CONFIG]:SPLIT) into a benchmark "
+                                   "folder with generate's layout, manifest and hashes, for verify and bench --benchmark. "
+                                   "Languages: each row's `language` (any ISO 639 code, or PREMISE+HYPOTHESIS such as en+de "
+                                   "for pairs whose sides differ), else --language. A family that cannot run in a language "
+                                   "is refused, naming what is missing.")
+    p.add_argument("data", help="JSONL/TSV file of premise, hypothesis, label[, language, id, genre, premise_language, "
+                                "hypothesis_language], or hub:OWNER/NAME[:CONFIG]:SPLIT")
+    p.add_argument("--families", type=_tasks, required=True, help="comma-separated, e.g. char_noise,back_translation")
+    p.add_argument("--severities", type=_tasks, default=SEVERITIES, help="comma-separated (default low,medium,high)")
+    p.add_argument("--language", default="en", type=_language_code,
+                   help="ISO 639 code of rows without a language field (default en)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (a new one; rerun the same command to resume)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every item's private RNG")
+    p.add_argument("--similarity", type=_threshold, default=0.90,
+                   help="minimum e5 cosine of each changed side to its original (default 0.90, as v1.1); none: no filter")
+    p.add_argument("--skip-unsupported", action="store_true",
+                   help="perturb what can be perturbed and list the refused family x language cells in the manifest")
+    p.add_argument("--data-dir", help="data root with the resources (default $XNLI_ROBUST_DATA)")
+    p.add_argument("--processes", type=_positive, default=1, help="worker processes (results do not depend on it)")
+    p.add_argument("--device", default="cpu", help="where the e5 similarity filter encodes")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_perturb)
+
+
+def _threshold(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or none: {text!r}") from None
+
+
+def cmd_perturb(args: argparse.Namespace) -> int:
+    from harness.generate.perturb import PerturbRequest, empty_units, perturb
+
+    request = PerturbRequest(source=args.data, families=tuple(args.families), severities=tuple(args.severities),
+                             language=args.language, seed=args.seed, similarity=args.similarity,
+                             skip_unsupported=args.skip_unsupported)
+    report = perturb(args.out, request, data_root=args.data_dir, processes=args.processes, device=args.device,
+                     progress=not args.no_progress, log=_log)
+    manifest = report.generated.manifest
+    print(_coverage_table(manifest))
+    for unit in empty_units(manifest):
+        print(f"warning: {unit}: no item changed (the family ran and found no edit, or its engine gave nothing)",
+              file=sys.stderr)
+    print(f"benchmark {args.out}: hash {report.generated.benchmark_hash} ({report.generated.verified.n_files} files)")
+    print(f"score it: xnli-robust bench MODEL --benchmark {args.out}")
+    return 0
+
+
+def _coverage_table(manifest: dict[str, Any]) -> str:
+    from tabulate import tabulate
+
+    from attacks.base import SEVERITIES
+
+    rows = [[f"{family}/{sev}", lang, by_sev[sev]["n_items"], f"{100 * by_sev[sev]['changed_share']:.1f}",
+             f"{100 * by_sev[sev]['kept_share']:.1f}", by_sev[sev]["source"]]
+            for family, by_lang in manifest["coverage"].items() for lang, by_sev in by_lang.items()
+            for sev in SEVERITIES if sev in by_sev]
+    return tabulate(rows, headers=["unit", "language", "items", "changed %", "kept %", "source"], tablefmt="github",
+                    disable_numparse=True)
+
+
 def _match_line(report) -> str:  # type: ignore[no-untyped-def]
     if report.matches_spec:
         return "matches the hash the spec expects: this is the published benchmark"
@@ -376,6 +462,8 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
                                    "with the hash the spec expects; exit 3 on any mismatch.")
     p.add_argument("folder", type=Path)
     p.add_argument("--spec", type=Path, help="spec YAML (default: the committed one)")
+    p.add_argument("--data-file", help="a perturb benchmark's input (file or hub:...): check it is the data "
+                                       "the manifest records")
     p.set_defaults(func=cmd_verify)
 
 
@@ -384,8 +472,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from harness.data.benchmark import verify
 
     report = verify(args.folder, spec=load_spec(args.spec) if args.spec else None)
+    if args.data_file:
+        from harness.data.userdata import check_input
+
+        check_input(report.manifest, args.data_file)
     print(f"OK: {report.n_files} files verified, benchmark hash {report.benchmark_hash}")
     print(_match_line(report))
+    if args.data_file:
+        print(f"input {args.data_file}: the data the manifest records (content sha256 "
+              f"{report.manifest['input']['content_sha256'][:12]}…)")
     return 0
 
 
@@ -485,7 +580,8 @@ def add_attack(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="checkpoint folder or Hugging Face hub id")
     p.add_argument("--recipe", required=True, choices=sorted(RECIPES),
                    help="charnoise (DeepWordBug-style), synonym (PWWS-style), codemix (PolyGloss-style)")
-    p.add_argument("--languages", type=_languages, default=("en",), help="comma-separated (default en)")
+    p.add_argument("--languages", type=_languages, default=None,
+                   help="comma-separated (default en; with --data-file, every language of the file)")
     p.add_argument("--n", type=_positive, default=50, help="items per language (the same ids in every language)")
     p.add_argument("--query-budget", type=_positive, default=500, help="model queries per item")
     p.add_argument("--max-words", type=float, default=0.25, help="largest share of words an attack may change")
@@ -499,6 +595,10 @@ def add_attack(sub: argparse._SubParsersAction) -> None:
                    help="a result.json of the same model: add the summary as its under_attack.<recipe> entry")
     p.add_argument("--split", default="test", choices=["dev", "test"])
     p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA)")
+    p.add_argument("--data-file", help="attack the items of a JSONL/TSV file (or hub:OWNER/NAME[:CONFIG]:SPLIT) "
+                                       "instead of XNLI, as bench --data-file reads it")
+    p.add_argument("--data-language", default="en", type=_language_code,
+                   help="language code of --data-file rows that name none (default en)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=_positive, default=32)
     p.add_argument("--max-length", type=_positive, default=128)
@@ -526,8 +626,11 @@ def cmd_attack(args: argparse.Namespace) -> int:
     out = args.out or work_home() / "runs" / "attacks" / Path(args.model.rstrip("/")).name / args.recipe
     loading = BenchConfig(model=args.model, out=out, split=args.split, data_dir=args.data_dir, device=args.device,
                           batch_size=args.batch_size, max_length=args.max_length, label_map=args.label_map,
-                          allow_pickle=args.allow_pickle, revision=args.revision)
-    cfg = AttackConfig(model=args.model, settings=settings, out=out, languages=args.languages, n_items=args.n,
+                          allow_pickle=args.allow_pickle, revision=args.revision,
+                          source="custom" if args.data_file else "auto", custom_file=args.data_file,
+                          custom_language=args.data_language)
+    languages = args.languages or (None if args.data_file else ("en",))
+    cfg = AttackConfig(model=args.model, settings=settings, out=out, languages=languages, n_items=args.n,
                        overwrite=args.overwrite, progress=not args.no_progress, loading=loading)
     summary = run_attack(cfg, log=_log)
     print(summary_table(summary))
@@ -541,7 +644,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
 # ---- entry point ------------------------------------------------------------------------------
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_bench, add_submit, add_leaderboard, add_compare, add_base_model, add_train,
-                                                                   add_generate, add_verify, add_export, add_audit, add_validity, add_attack]
+                                                                   add_generate, add_perturb, add_verify, add_export, add_audit,
+                                                                   add_validity, add_attack]
 
 VERBOSE_HELP = "show third-party load reports, info logs and progress bars (hidden by default; real warnings always show)"
 

@@ -31,6 +31,7 @@ from harness.data.spec import (
     SIMILARITY_DIR,
     BenchmarkSpec,
     Unit,
+    is_user_manifest,
     pinned_files_path,
     read_pinned_files,
     spec_for,
@@ -254,6 +255,13 @@ def _spec_expectation(manifest: Mapping[str, Any], spec: BenchmarkSpec, actual: 
                       ) -> tuple[str | None, bool | None, list[str]]:
     bench = manifest.get("benchmark") or {}
     notes = []
+    if is_user_manifest(manifest):  # made by `perturb` from user data: nothing committed can pin it
+        from harness.data.userdata import user_note
+
+        notes.append(user_note(manifest))
+        if manifest.get("spec_sha256") != spec.sha256:
+            notes.append("generated from a spec that differs from the one given (spec_sha256)")
+        return None, None, notes
     if (bench.get("name"), bench.get("version")) != (spec.name, spec.version):
         return None, None, [f"benchmark {bench.get('id')} is not {spec.id}: no expected hash to compare"]
     if manifest.get("spec_sha256") != spec.sha256:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -120,8 +120,11 @@ def check_families(spec: BenchmarkSpec, where: str = "spec") -> BenchmarkSpec:
     return spec
 
 
-def parse_spec(raw: Any, where: str = "spec") -> BenchmarkSpec:
-    """Validate a spec mapping; every problem names the field, so a typo never runs silently."""
+def parse_spec(raw: Any, where: str = "spec", known_languages: Sequence[str] = LANGUAGES) -> BenchmarkSpec:
+    """Validate a spec mapping; every problem names the field, so a typo never runs silently.
+
+    `known_languages`: the codes `languages` may name (XNLI's; a user-file spec passes its data's,
+    `parse_user_spec`)."""
     from attacks.base import SEVERITIES
 
     if not isinstance(raw, dict):
@@ -129,7 +132,7 @@ def parse_spec(raw: Any, where: str = "spec") -> BenchmarkSpec:
     for key in ("name", "version", "seed", "families", "sizes"):
         if key not in raw:
             raise DataError(f"{where}: missing field {key!r}")
-    languages = _languages(raw.get("languages", "all"), LANGUAGES, f"{where}: languages")
+    languages = _languages(raw.get("languages", "all"), tuple(known_languages), f"{where}: languages")
     families = {}
     for name, body in (raw["families"] or {}).items():
         body = body or {}
@@ -252,8 +255,43 @@ def committed_specs() -> dict[tuple[str, str], Path]:
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# User-file benchmarks (`xnli-robust perturb`)
+# --------------------------------------------------------------------------------------------
+
+USER_KIND = "user-file"
+"""`benchmark.kind` of a manifest made from user data (`perturb`): no committed spec can pin it."""
+
+
+def is_user_manifest(manifest: Mapping[str, Any]) -> bool:
+    return (manifest.get("benchmark") or {}).get("kind") == USER_KIND
+
+
+def parse_user_spec(raw: Mapping[str, Any], where: str = "user-file spec") -> BenchmarkSpec:
+    """The spec of a user-file benchmark, from the mapping `perturb` writes (and its manifest keeps).
+
+    Like a committed spec, plus `input` (the data's identity) and `plan`: family -> language ->
+    severity -> {build: registry keyword arguments, source: what the edits come from}; exactly
+    the planned cells are units.  Its languages are the data's, not XNLI's."""
+    plan = raw.get("plan")
+    if not isinstance(plan, Mapping) or not isinstance(raw.get("input"), Mapping):
+        raise DataError(f"{where}: a user-file spec needs 'input' and 'plan'")
+    spec = parse_spec(dict(raw), where=where, known_languages=list(raw.get("languages") or []))
+    families = {}
+    for name, family in spec.families.items():
+        cells = {(sev, lang): dict(entry.get("build") or {})
+                 for lang, by_sev in (plan.get(name) or {}).items() for sev, entry in by_sev.items()}
+        if not cells:
+            raise DataError(f"{where}: family {name!r} has no planned unit")
+        families[name] = replace(family, unit_kwargs=cells)
+    return replace(spec, families=families)
+
+
 def spec_for(manifest: Mapping[str, Any]) -> BenchmarkSpec:
-    """The committed spec a manifest names (a v1 folder verifies against v1), else the default."""
+    """The committed spec a manifest names (a v1 folder verifies against v1), else the default;
+    a user-file benchmark's own spec, from its manifest (no committed spec describes user data)."""
+    if is_user_manifest(manifest):
+        return parse_user_spec(manifest.get("spec") or {}, where="the manifest's spec")
     bench = manifest.get("benchmark") or {}
     path = committed_specs().get((str(bench.get("name")), str(bench.get("version"))))
     return load_spec(path)

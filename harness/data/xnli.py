@@ -147,7 +147,8 @@ def load_xnli10(folder: Path, split: str, languages: Iterable[str]) -> dict[str,
 
 
 def load_custom(path: Path, default_language: str = "en") -> dict[str, list[NLIExample]]:
-    """Source (d): JSONL objects or a headed TSV with premise, hypothesis, label[, language, id]."""
+    """Source (d): JSONL objects or a headed TSV with premise, hypothesis, label[, language, id,
+    genre, premise_language, hypothesis_language]."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     name = path.name.removesuffix(".gz")
@@ -160,7 +161,7 @@ def load_custom(path: Path, default_language: str = "en") -> dict[str, list[NLIE
                 raise DataError(f"{where}: missing field {key!r}")
         premise, hypothesis = str(record["premise"]), str(record["hypothesis"])
         _check_texts(premise, hypothesis, where)
-        language = str(record.get("language") or default_language)
+        language = _row_language(record, default_language, where)
         examples = out.setdefault(language, [])
         item_id = str(record.get("id") if record.get("id") is not None else f"row-{number}")
         examples.append(NLIExample(item_id, language, premise, hypothesis,
@@ -168,6 +169,25 @@ def load_custom(path: Path, default_language: str = "en") -> dict[str, list[NLIE
     if not out:
         raise DataError(f"{path}: no examples")
     return out
+
+
+def _row_language(record: dict, default_language: str, where: str) -> str:
+    """The row's language code: `language`, else `premise_language`/`hypothesis_language`.
+
+    A pair whose sides differ gets the code PREMISE+HYPOTHESIS ("en+de"), which is what the
+    perturbation families read (`attacks.mixed`); given both ways, they must agree."""
+    from attacks.mixed import mixed_code
+
+    given = record.get("language")
+    sides = [record.get("premise_language"), record.get("hypothesis_language")]
+    if not any(sides):
+        return str(given or default_language)
+    fallback = str(given) if given and "+" not in str(given) else default_language
+    code = mixed_code(str(sides[0] or fallback), str(sides[1] or fallback))
+    if given and str(given) != code:
+        raise DataError(f"{where}: language {given!r} contradicts premise_language/hypothesis_language "
+                        f"(which make {code!r})")
+    return code
 
 
 def _custom_jsonl(path: Path) -> Iterator[tuple[int, dict]]:

@@ -21,7 +21,7 @@ from harness.data.benchmark import (
     file_table,
     json_line,
 )
-from harness.data.spec import SIMILARITY_DIR, BenchmarkSpec, SizeSpec
+from harness.data.spec import SIMILARITY_DIR, USER_KIND, BenchmarkSpec, SizeSpec
 
 
 def build_manifest(spec: BenchmarkSpec, size: SizeSpec, work: Path, data: Mapping[str, list[NLIExample]],
@@ -31,7 +31,7 @@ def build_manifest(spec: BenchmarkSpec, size: SizeSpec, work: Path, data: Mappin
     public = {k: v for k, v in spec.raw.items() if k != "expected_hashes"}
     files = {rel: e for rel, e in file_table(work).items() if not rel.startswith(PROGRESS + "/")}
     units = {key: journals[key] for key in sorted(journals)}
-    return {
+    manifest = {
         "format": MANIFEST_FORMAT,
         "benchmark": {"name": spec.name, "version": spec.version, "id": spec.id, "size": size.name},
         "spec_sha256": spec.sha256,
@@ -49,6 +49,28 @@ def build_manifest(spec: BenchmarkSpec, size: SizeSpec, work: Path, data: Mappin
         "files": files,
         "benchmark_hash": benchmark_hash(files),
     }
+    if spec.raw.get("kind") == USER_KIND:  # only `perturb`'s manifests: XNLI ones keep their bytes
+        manifest["benchmark"]["kind"] = USER_KIND
+        manifest.update(_user_sections(spec, units))
+    return manifest
+
+
+def _user_sections(spec: BenchmarkSpec, units: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """What a user-file benchmark records in place of a pin: the input's identity, per unit the
+    share of items actually changed and kept and what the edits came from, and the family x
+    language cells left out (`perturb --skip-unsupported`) with the reason."""
+    plan = spec.raw.get("plan") or {}
+    coverage: dict[str, Any] = {}
+    for key, unit in units.items():
+        family, severity, language = key.split("/")
+        stats = unit["stats"]
+        n = stats["n_items"]
+        coverage.setdefault(family, {}).setdefault(language, {})[severity] = {
+            "n_items": n, "n_changed": stats["n_perturbed"], "n_kept": stats["n_kept"],
+            "changed_share": round(stats["n_perturbed"] / n, 6) if n else 0.0,
+            "kept_share": stats["coverage"],
+            "source": plan.get(family, {}).get(language, {}).get(severity, {}).get("source")}
+    return {"input": spec.raw.get("input"), "coverage": coverage, "unsupported": spec.raw.get("unsupported") or []}
 
 
 def _counts(data: Mapping[str, list[NLIExample]], attr: str) -> dict[str, int]:

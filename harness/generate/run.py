@@ -77,7 +77,8 @@ def generate(out_dir: str | os.PathLike[str], *, size: str = "lite",
              spec: BenchmarkSpec | None = None, data_root: str | os.PathLike[str] | None = None,
              processes: int = 1, builder: Builder | None = None,
              scorer_factory: ScorerFactory | None = None, families: Sequence[str] | None = None,
-             progress: bool = True, device: str = "cpu") -> GenerateReport:
+             progress: bool = True, device: str = "cpu",
+             items: Mapping[str, Sequence[NLIExample]] | None = None) -> GenerateReport:
     """Write (or finish writing) the benchmark of `spec` at `size` into `out_dir`.
 
     `builder` and `scorer_factory` default to the perturbation registry and the e5 similarity
@@ -87,7 +88,8 @@ def generate(out_dir: str | os.PathLike[str], *, size: str = "lite",
     restricts the run to some families (a partial benchmark: its hash will not match the spec's).
     `device` (e.g. "cuda") runs the similarity encoder there; near-threshold cosines are
     recomputed in float64 on the CPU as in any run (`CpuCheckedFilter`), so the files and hash
-    are those of a CPU run.
+    are those of a CPU run.  `items` (language -> examples, e.g. a user's file for `perturb`)
+    replaces the spec's selection of XNLI items: every one of them is perturbed.
     """
     from harness.core.paths import data_root as resolve_root
 
@@ -110,7 +112,7 @@ def generate(out_dir: str | os.PathLike[str], *, size: str = "lite",
     work = out.with_name(out.name + PARTIAL_SUFFIX)
     run_id = _prepare_work_dir(work, spec, size_spec, root)
     if not (work / MANIFEST).is_file():
-        data, ids = _load_items(spec, size_spec, root)
+        data, ids = _load_items(spec, size_spec, root) if items is None else _given_items(spec, items)
         _write_clean(work, data)
         journals, ran, reused, seconds = _run_units(
             spec, data, work, root, processes, builder or _default_builder,
@@ -174,6 +176,16 @@ def _load_items(spec: BenchmarkSpec, size: SizeSpec, root: Path
     wanted = set(ids)
     data = {lang: [ex for ex in full[lang] if ex.id in wanted] for lang in spec.languages}
     return data, ids
+
+
+def _given_items(spec: BenchmarkSpec, items: Mapping[str, Sequence[NLIExample]]
+                 ) -> tuple[dict[str, list[NLIExample]], list[str]]:
+    """Items the caller loaded (a user file), in the spec's language order; ids in that order."""
+    missing = [lang for lang in spec.languages if not items.get(lang)]
+    if missing:
+        raise DataError(f"no items for the spec's languages {missing}")
+    data = {lang: list(items[lang]) for lang in spec.languages}
+    return data, [ex.id for lang in spec.languages for ex in data[lang]]
 
 
 def _check_content_pin(spec: BenchmarkSpec, language: str, examples: list[NLIExample]) -> None:

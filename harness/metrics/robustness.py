@@ -118,7 +118,7 @@ def heatmap(summary: dict[str, Any], languages: list[str], path: str, title: str
             value = summary["families"][family]["per_language"].get(lang, {}).get("drop")
             if value is not None:
                 grid[r, c] = 100 * value
-    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(languages), 1.5 + 0.5 * len(families)))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1 + 0.6 * len(languages)), 1.5 + 0.5 * len(families)))  # room for labels
     image = ax.imshow(grid, cmap="Reds", aspect="auto", vmin=min(0.0, np.nanmin(grid)) if np.isfinite(grid).any() else 0)
     ax.set_xticks(range(len(languages)), languages)
     ax.set_yticks(range(len(families)), families)

@@ -17,6 +17,7 @@ model, recipe, setting or item set in an existing folder is refused, never mixed
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -45,7 +46,8 @@ class AttackConfig:
     model: str
     settings: AttackSettings
     out: Path
-    languages: tuple[str, ...] = ("en",)
+    languages: tuple[str, ...] | None = ("en",)
+    """None: every language of the data (an `--data-file`'s own languages)."""
     n_items: int = 50
     overwrite: bool = False
     progress: bool = True
@@ -219,6 +221,8 @@ def run_attack(cfg: AttackConfig, log: Callable[[str], None] = lambda _: None) -
     from harness.core.paths import check_output_folder, data_root
 
     check_output_folder(cfg.out)
+    if cfg.languages is None:
+        cfg = dataclasses.replace(cfg, languages=_data_languages(cfg))
     root = data_root(_bench_config(cfg).data_dir)
     check_resources(cfg.settings.recipe, list(cfg.languages), root)
     import_textattack(root)
@@ -277,10 +281,9 @@ def _bench_config(cfg: AttackConfig) -> Any:
     """The same data and model options as `bench`, so both load checkpoints and XNLI one way."""
     from harness.scoring.bench import BenchConfig
 
-    import dataclasses
-
     base = cfg.loading if cfg.loading is not None else BenchConfig(model=cfg.model, out=cfg.out)
-    return dataclasses.replace(base, model=cfg.model, out=cfg.out, languages=tuple(cfg.languages),
+    languages = None if cfg.languages is None else tuple(cfg.languages)
+    return dataclasses.replace(base, model=cfg.model, out=cfg.out, languages=languages,
                                progress=False, cache=None)  # no bar per query batch; attack has its own cache
 
 
@@ -290,7 +293,19 @@ def _load_items(cfg: AttackConfig) -> dict[str, list[NLIExample]]:
     if cfg.n_items < 1:
         raise DataError("--n must be at least 1")
     data = load_eval_data(_bench_config(cfg))
+    absent = [lang for lang in cfg.languages if lang not in data.examples]
+    if absent:
+        raise DataError(f"the data has no items in {absent} (it has {', '.join(data.examples)}); "
+                        "choose --languages among those")
     return {lang: select_items(data.examples[lang], cfg.n_items, cfg.settings.seed) for lang in cfg.languages}
+
+
+def _data_languages(cfg: AttackConfig) -> tuple[str, ...]:
+    """The languages a custom file holds, XNLI order first (what `--languages` defaults to for it)."""
+    from harness.data.userdata import ordered_languages
+    from harness.scoring.bench import load_eval_data
+
+    return tuple(ordered_languages(list(load_eval_data(_bench_config(cfg)).examples)))
 
 
 def _load_adapter(cfg: AttackConfig) -> Any:
@@ -327,9 +342,15 @@ def _header(cfg: AttackConfig, adapter: Any, encoder: Any, items: dict[str, list
 
     key = sha256_json({"settings": settings, "model": model_key(identity), "encoder": encoder_identity,
                        "split": _bench_config(cfg).split, "n_items": cfg.n_items})
-    return {"format": ATTACK_FORMAT, "key": key, "settings": settings, "model": identity,
-            "items_sha256": sha256_json(by_language), "items_by_language": by_language,
-            "encoder": encoder_identity, "split": _bench_config(cfg).split, "n_items": cfg.n_items}
+    header = {"format": ATTACK_FORMAT, "key": key, "settings": settings, "model": identity,
+              "items_sha256": sha256_json(by_language), "items_by_language": by_language,
+              "encoder": encoder_identity, "split": _bench_config(cfg).split, "n_items": cfg.n_items}
+    custom = _bench_config(cfg).custom_file
+    if custom:  # the file attacked, by name and hash (XNLI attacks' headers stay as they were)
+        from harness.data.userdata import load_user_data
+
+        header["data"] = {"source": "custom", "files": load_user_data(custom, _bench_config(cfg).custom_language).files}
+    return header
 
 
 # ---- result record ----------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ import harness
 from harness import LABELS, LANGUAGES
 from harness.core.atomic import atomic_dir
 from harness.data.sources import SOURCES
-from harness.data.xnli import find_split_file, load_custom, load_local, load_xnli10
+from harness.data.spec import is_user_manifest
+from harness.data.userdata import load_user_data, ordered_languages
+from harness.data.xnli import find_split_file, load_local, load_xnli10
 from harness.scoring.distributed import Job, Scored
 from harness.core.errors import DataError, HarnessError
 from harness.core.examples import NLIExample
@@ -47,8 +49,11 @@ class BenchConfig:
     data_dir: str | None = None
     source: str = "auto"
     custom_file: str | None = None
+    custom_language: str = "en"
+    """The code of `custom_file` rows that name no language (`--data-language`)."""
     split: str = "test"
-    languages: tuple[str, ...] = LANGUAGES
+    languages: tuple[str, ...] | None = LANGUAGES
+    """None: every language the data holds (the 15 for XNLI; a custom file's or a benchmark's own)."""
     limit: int | None = None
     adapter: str = "hf"
     revision: str | None = None
@@ -120,7 +125,10 @@ def load_benchmark_data(cfg: BenchConfig) -> EvalData:
     from harness.data.benchmark import load_benchmark
 
     bench = load_benchmark(cfg.benchmark, verify_files=cfg.verify_benchmark)
-    languages = [lang for lang in cfg.languages if lang in bench.languages]
+    if cfg.languages is None:
+        languages = ordered_languages(bench.languages)
+    else:
+        languages = [lang for lang in cfg.languages if lang in bench.languages]
     if not languages:
         raise DataError(f"{cfg.benchmark}: none of the requested languages is in the benchmark")
     clean = apply_limit({lang: bench.clean(lang) for lang in languages}, cfg.limit)
@@ -146,6 +154,8 @@ def _verification(bench: Any, cfg: BenchConfig) -> str:
         return "none: scored with --unverified"
     if bench.report.matches_spec:
         return f"every file hash, and the benchmark hash the spec pins ({bench.report.expected_hash})"
+    if is_user_manifest(bench.manifest):  # `perturb` of user data: unpinned by nature, and labelled so
+        return "every file hash against the manifest (a user-file benchmark: no spec pins user data)"
     if not cfg.allow_unpinned:
         raise DataError(f"{cfg.benchmark}: no spec pins this benchmark's hash, so it is only internally consistent "
                         f"({'; '.join(bench.report.notes) or 'no expected hash'}); pass --allow-unpinned to score it "
@@ -213,14 +223,16 @@ def _load_eval_data(cfg: BenchConfig) -> EvalData:
     if cfg.source == "custom" or cfg.custom_file:
         if not cfg.custom_file:
             raise DataError("--source custom needs --data-file")
-        path = Path(cfg.custom_file)
-        examples = load_custom(path)
-        examples = {k: v for k, v in examples.items() if k in cfg.languages} or examples
-        return EvalData("custom", examples, {path.name: sha256_file(path)})
+        user = load_user_data(cfg.custom_file, cfg.custom_language)  # a JSONL/TSV file, or hub:OWNER/NAME[:CONFIG]:SPLIT
+        examples = user.examples
+        if cfg.languages is not None:
+            examples = {k: v for k, v in examples.items() if k in cfg.languages} or examples
+        return EvalData("custom", examples, user.files)
     source = cfg.source
+    languages = cfg.languages or LANGUAGES
     if source in ("auto", "local") and (folder := _local_folder(root, cfg.split)):
-        files = [find_split_file(folder, cfg.split, lang) for lang in cfg.languages]
-        return EvalData("local", load_local(folder, cfg.split, cfg.languages), _hash_files(files, root))
+        files = [find_split_file(folder, cfg.split, lang) for lang in languages]
+        return EvalData("local", load_local(folder, cfg.split, languages), _hash_files(files, root))
     if source == "local":
         raise DataError(f"{root}: no {cfg.split}-xx.tsv[.gz] files (in {root} or {root / 'xnli'})")
     if source in ("auto", "xnli10"):
@@ -230,10 +242,10 @@ def _load_eval_data(cfg: BenchConfig) -> EvalData:
 
             folder = ensure_xnli10()
         path = folder / f"xnli.{cfg.split}.tsv"
-        return EvalData("xnli10", load_xnli10(folder, cfg.split, cfg.languages), {path.name: sha256_file(path)})
+        return EvalData("xnli10", load_xnli10(folder, cfg.split, languages), {path.name: sha256_file(path)})
     from harness.data.sources import load_hub
 
-    examples, files = load_hub(cfg.split, list(cfg.languages), revision=cfg.hub_revision)
+    examples, files = load_hub(cfg.split, list(languages), revision=cfg.hub_revision)
     return EvalData("hub", examples, files)
 
 
@@ -540,7 +552,7 @@ def write_heatmap(record: dict[str, Any], path: Path, log: Callable[[str], None]
     try:
         from harness.metrics.robustness import heatmap
 
-        languages = [lang for lang in LANGUAGES if lang in record["data"]["languages"]]  # the XNLI order
+        languages = ordered_languages(record["data"]["languages"])  # the XNLI order, then any others
         heatmap(record["results"]["perturbed"], languages, str(path),
                 f"{record['model']['id']}: accuracy drop by family and language")
     except ImportError as exc:
