@@ -523,6 +523,9 @@ def add_audit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sheets", action="store_true",
                    help="write <lang>.sheet.txt (original beside perturbed) and <lang>.keys.jsonl (the ids to judge)")
     p.add_argument("--per-severity", type=_positive, default=10, help="--sheets: items per family x severity x language")
+    p.add_argument("--min-per-cell", type=int, default=0,
+                   help="--sheets: at least this many per family x language (30 for the bar): a cell with fewer "
+                        "severities takes more per severity")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_audit)
 
@@ -531,7 +534,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from harness.generate.audit import audit, write_audit_sheets
 
     if args.sheets:
-        counts = write_audit_sheets(args.folder, args.out, per_severity=args.per_severity, seed=args.seed)
+        counts = write_audit_sheets(args.folder, args.out, per_severity=args.per_severity, seed=args.seed,
+                                    min_per_cell=args.min_per_cell)
         print(f"wrote reading sheets for {len(counts)} languages ({sum(counts.values())} items) to {args.out}; "
               "they hold XNLI text: keep them out of the repository")
         return 0

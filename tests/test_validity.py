@@ -100,6 +100,24 @@ def test_sheets_sample_by_rule_and_the_audit_must_cover_exactly_the_sample(tmp_p
                  "--keys", str(sheets / "th.keys.jsonl")]) == 2  # one sampled item not judged
 
 
+def test_a_cell_with_fewer_severities_gets_enough_readings_with_min_per_cell(tmp_path: Path, data_root: Path) -> None:
+    """The bar needs 30 readings per cell; a one-severity cell takes them all from its one unit,
+    while a three-severity cell keeps its 10 per severity (the sample it had without the option)."""
+    from conftest import generate_small_benchmark
+
+    from harness.data.benchmark import load_benchmark
+    from harness.generate.audit import audit_sample
+
+    bench = load_benchmark(generate_small_benchmark(tmp_path / "bench", data_root, ["en", "th"], 9, seed=3))
+    plain = audit_sample(bench, per_severity=2)
+    wide = audit_sample(bench, per_severity=2, min_per_cell=6)
+    count = lambda sample, fam: sum(1 for unit, _ in sample if unit.family == fam and unit.language == "th")  # noqa: E731
+    assert count(plain, "code_switch") == 2 and count(wide, "code_switch") == 6  # one unit: medium
+    assert count(plain, "char_noise") == 4 and count(wide, "char_noise") == 6  # two units: 3 each
+    same = [(u, i.example.id) for u, i in audit_sample(bench, 3, min_per_cell=6) if u.family == "char_noise"]
+    assert same == [(u, i.example.id) for u, i in audit_sample(bench, 3) if u.family == "char_noise"]  # 3 >= 6/2
+
+
 def test_committed_audits_hold_ids_and_judgments_only() -> None:
     """Whatever audit files are committed parse strictly (exactly the nine fields) and carry no
     text: every note stays short (it quotes the edited words, never a sentence)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 from harness.core.atomic import atomic_write_bytes
@@ -61,15 +62,24 @@ def _write_csv(path: Path, rows: list[list[str]]) -> None:
 # Reading sheets for a validity audit (harness.metrics.validity reads the judgments)
 # --------------------------------------------------------------------------------------------
 
-def audit_sample(bench: Benchmark, per_severity: int = 10, seed: int = 0) -> list[tuple[Unit, PerturbedItem]]:
+def audit_sample(bench: Benchmark, per_severity: int = 10, seed: int = 0,
+                 min_per_cell: int = 0) -> list[tuple[Unit, PerturbedItem]]:
     """`per_severity` items of every unit in a seeded hash order: stratified by family x severity x
-    language, so a family x language cell gets 3 x `per_severity` (30 by default) readings."""
+    language, so a family x language cell gets 3 x `per_severity` (30 by default) readings.
+
+    With `min_per_cell` (the bar needs 30 readings), a cell with fewer severities (a
+    back-translation route that exists at one severity only) takes ceil(`min_per_cell` / its
+    units) per unit instead, so that it can reach the bar; a three-severity cell with 30 and
+    `per_severity` 10 gets exactly the sample it got without it."""
+    units = sorted(bench.units())
+    per_cell = Counter((u.family, u.language) for u in units)
     sample = []
-    for unit in sorted(bench.units()):
+    for unit in units:
+        take = max(per_severity, -(-min_per_cell // per_cell[(unit.family, unit.language)]))
         items = bench.perturbed(*unit)
         purpose = f"validity\x1f{unit.family}\x1f{unit.severity}\x1f{unit.language}"
         ranked = sorted(items, key=lambda it: _rank(seed, purpose, it.example.id))
-        sample += [(unit, it) for it in ranked[:per_severity]]
+        sample += [(unit, it) for it in ranked[:take]]
     return sample
 
 
@@ -85,7 +95,8 @@ def _sheet_entry(number: int, unit: Unit, item: PerturbedItem) -> str:
 
 
 def write_audit_sheets(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], per_severity: int = 10,
-                       seed: int = 0, verify_files: bool = True, spec: BenchmarkSpec | None = None) -> dict[str, int]:
+                       seed: int = 0, verify_files: bool = True, spec: BenchmarkSpec | None = None,
+                       min_per_cell: int = 0) -> dict[str, int]:
     """Per language: `<lang>.sheet.txt` (original beside perturbed, for reading; it holds XNLI
     text, so it stays out of the repository) and `<lang>.keys.jsonl` (the sampled items' ids, what
     the judgments must cover).  Returns items per language."""
@@ -93,7 +104,7 @@ def write_audit_sheets(root: str | os.PathLike[str], out_dir: str | os.PathLike[
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     by_language: dict[str, list[tuple[Unit, PerturbedItem]]] = {}
-    for unit, item in audit_sample(bench, per_severity, seed):
+    for unit, item in audit_sample(bench, per_severity, seed, min_per_cell):
         by_language.setdefault(unit.language, []).append((unit, item))
     for language, entries in by_language.items():
         sheet = "\n\n".join(_sheet_entry(i, unit, item) for i, (unit, item) in enumerate(entries, 1))
