@@ -1,0 +1,68 @@
+"""Benchmark v2's cells are chosen by code from a reading audit, never by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.core.errors import DataError
+from harness.generate.cells import choose_cells, main
+
+
+def _candidate() -> dict[str, Any]:
+    return {"name": "cand", "version": "0", "seed": 1, "split": "test", "languages": ["en", "hi", "th"],
+            "sizes": {"lite": {"per_language": 6, "stratify": ["label"]}},
+            "families": {"char_noise": {"severities": ["low", "high"], "languages": "all", "similarity": None,
+                                        "params": {"rules": "v2"}},
+                         "back_translation": {"severities": ["low"], "languages": ["hi"], "similarity": None,
+                                              "params": {"routes": {"hi": {"low": "hi>ur>hi"}}}}},
+            "resources": []}
+
+
+def _row(family: str, language: str, included: bool, reasons: list[str] | None = None) -> dict[str, Any]:
+    return {"family": family, "language": language, "included": included, "reasons": reasons or []}
+
+
+def test_only_cells_in_the_bar_stay_and_the_others_are_listed_with_reasons() -> None:
+    rows = [_row("char_noise", "en", True), _row("char_noise", "th", False, ["label preserved in 90.0% (bar 95%)"]),
+            _row("back_translation", "hi", False, ["only 12 items judged (needs 30)"])]
+    chosen, excluded = choose_cells(_candidate(), rows)
+    assert chosen["families"] == {"char_noise": {**_candidate()["families"]["char_noise"], "languages": ["en"]}}
+    assert excluded == [{"family": "char_noise", "language": "th", "reasons": ["label preserved in 90.0% (bar 95%)"]},
+                        {"family": "char_noise", "language": "hi", "reasons": ["not audited"]},  # XNLI's language order
+                        {"family": "back_translation", "language": "hi", "reasons": ["only 12 items judged (needs 30)"]}]
+
+
+def test_routes_follow_the_chosen_languages_and_unknown_cells_are_refused() -> None:
+    chosen, _ = choose_cells(_candidate(), [_row("back_translation", "hi", True)])
+    assert chosen["families"]["back_translation"]["params"]["routes"] == {"hi": {"low": "hi>ur>hi"}}
+    with pytest.raises(DataError, match="does not have"):
+        choose_cells(_candidate(), [_row("synonym", "en", True)])
+
+
+def test_the_command_reads_the_audit_checks_the_sample_and_writes_a_valid_spec(tmp_path: Path) -> None:
+    from harness.data.spec import load_spec
+
+    cand = tmp_path / "cand.yaml"
+    cand.write_text(yaml.safe_dump(_candidate()), encoding="utf-8")
+    audit, keys = tmp_path / "audit", tmp_path / "keys"
+    audit.mkdir(), keys.mkdir()
+    key_rows = [{"benchmark": "cand-v0-lite", "family": "char_noise", "severity": sev, "language": "en", "id": f"{sev}{i}"}
+                for sev in ("low", "high") for i in range(15)]
+    (keys / "en.keys.jsonl").write_text("".join(json.dumps(k) + "\n" for k in key_rows), encoding="utf-8")
+    judged = [{**k, "label_preserved": "yes", "meaning": "same", "fluency": "fine", "note": ""} for k in key_rows]
+    (audit / "en.audit.jsonl").write_text("".join(json.dumps(j) + "\n" for j in judged), encoding="utf-8")
+    out = tmp_path / "v2.yaml"
+    assert main([str(cand), "--audit", str(audit), "--keys", str(keys), "--name", "bench", "--version", "2",
+                 "--header", "test spec", "--out", str(out)]) == 0
+    spec = load_spec(out)
+    assert spec.id == "bench-v2" and list(spec.families) == ["char_noise"] and spec.families["char_noise"].languages == ("en",)
+    text = out.read_text(encoding="utf-8")
+    assert "# - char_noise / th: not audited" in text and "# - back_translation / hi: not audited" in text
+    (keys / "en.keys.jsonl").write_text("".join(json.dumps(k) + "\n" for k in key_rows[:-1]), encoding="utf-8")
+    with pytest.raises(DataError):
+        main([str(cand), "--audit", str(audit), "--keys", str(keys), "--name", "b", "--version", "2", "--out", str(out)])
