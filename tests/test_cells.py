@@ -66,3 +66,34 @@ def test_the_command_reads_the_audit_checks_the_sample_and_writes_a_valid_spec(t
     (keys / "en.keys.jsonl").write_text("".join(json.dumps(k) + "\n" for k in key_rows[:-1]), encoding="utf-8")
     with pytest.raises(DataError):
         main([str(cand), "--audit", str(audit), "--keys", str(keys), "--name", "b", "--version", "2", "--out", str(out)])
+
+
+def test_v2_is_the_audited_candidate_cut_to_the_cells_in_the_bar() -> None:
+    """The committed v2 spec is what `choose_cells` makes of the committed audit, every included
+    cell meets the bar with >= 30 readings, and every pinned v2 file is the candidate's file of the
+    same unit, byte for byte (the items the readers read)."""
+    from harness.core.hashing import sha256_json
+    from harness.data.spec import SPEC_DIR, load_spec, read_pinned_files, spec_units
+    from harness.metrics import validity
+
+    audits = SPEC_DIR / "audits" / "xnli-robust-v2-candidate-v0-lite"
+    judgments = [j for path in sorted(audits.glob("*.audit.jsonl")) for j in validity.read_audit(path)]
+    rows = validity.report(judgments)
+    candidate = yaml.safe_load((SPEC_DIR / "candidates" / "xnli-robust-v2-candidate.yaml").read_text("utf-8"))
+    chosen, excluded = choose_cells(candidate, rows)
+    v2 = load_spec(SPEC_DIR / "xnli-robust-v2.yaml")
+    assert {f: list(fam.languages) for f, fam in v2.families.items()} == \
+        {f: body["languages"] for f, body in chosen["families"].items()}
+    by_cell = {(r["family"], r["language"]): r for r in rows}
+    assert len(rows) == 61 and {lang for r in rows for lang in [r["language"]]} == set(v2.languages)
+    for family, fam in v2.families.items():
+        for lang in fam.languages:
+            row = by_cell[(family, lang)]
+            assert row["included"] and row["n"] >= 30 and row["label_preserved_yes"]["rate"] >= 0.95
+    text = (SPEC_DIR / "xnli-robust-v2.yaml").read_text("utf-8")
+    assert all(f"# - {e['family']} / {e['language']}: " in text for e in excluded)
+    pin = read_pinned_files(v2, "lite")
+    cand_pin = json.loads((SPEC_DIR / "candidates" / "xnli-robust-v2-candidate-v0-lite.files.json").read_text("utf-8"))
+    assert pin is not None and pin["benchmark_hash"] == v2.expected_hashes["lite"] == sha256_json(pin["files"])
+    assert set(pin["files"]) == {f"clean/{lang}.jsonl" for lang in v2.languages} | {u.relpath for u in spec_units(v2)}
+    assert all(cand_pin["files"][rel] == sha for rel, sha in pin["files"].items())
