@@ -845,6 +845,17 @@ def _u_eligible(word: str, alphabet: Alphabet) -> bool:
     return bool(_u_operations(word, alphabet))
 
 
+def unicode_word_candidates(word: str, context: str) -> dict[str, list[str]]:
+    """op -> the Unicode-path edits of `word`, with letters drawn from `context` (its text).
+
+    For the adaptive char-noise attack on a language with no keyboard table: the same edits the
+    `ScriptCharNoise` family makes, one list per operation; empty when the word is not eligible."""
+    alphabet = text_alphabet(context or word)
+    if not _u_eligible(word, alphabet):
+        return {}
+    return {op: list(_u_candidates(word, alphabet, op)) for op in _u_operations(word, alphabet)}
+
+
 def unicode_noise_text_edits(text: str, language: str, rate: float,
                              rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     """`noise_text_edits` for a language without a keyboard table: the text's own letters.

@@ -322,6 +322,11 @@ def _part_kind(key: str, language: str) -> str | None:
     return None
 
 
+def has_lists(language: str) -> bool:
+    """True if `language` has negation, quantifier, number and stopword lists here (the 15 XNLI ones)."""
+    return language in _LISTS
+
+
 def is_protected(word: str, language: str) -> bool:
     """True if a label-preserving perturbation must leave `word` unchanged."""
     return protected_kind(word, language) is not None

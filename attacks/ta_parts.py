@@ -39,7 +39,7 @@ from harness.core import seeds
 from attacks import charnoise
 from attacks.codeswitch import match_case as match_translation_case
 from attacks.codeswitch import translation_candidates
-from attacks.protected import is_protected
+from attacks.protected import has_lists, is_protected
 from attacks.similarity import SentenceEncoder
 from attacks.synonyms import synonym_candidates
 from attacks.text import nfc, words
@@ -195,17 +195,29 @@ class CharNoiseSwap(_ProjectWordSwap):
     def __init__(self, language: str, seed: int = 0, max_candidates: int = 6) -> None:
         super().__init__(language, max_candidates)
         self.seed = seed
+        self.unicode = language not in charnoise.LAYOUTS
+        """No keyboard table (a user file's language): the Unicode path, letters from the text."""
+        self._context = ""
+
+    def _get_transformations(self, current_text: AttackedText, indices_to_modify: Any) -> list[AttackedText]:
+        self._context = current_text.text  # the Unicode path draws its letters from the text
+        return super()._get_transformations(current_text, indices_to_modify)
 
     def _candidates(self, word: str) -> list[str]:
-        if not charnoise.is_eligible(word, self.language):
-            return []
         out = []
-        for op in charnoise.available_operations(word, self.language):
-            edits = charnoise.candidate_edits(word, self.language, op)
+        for op, edits in self._edits(word):
             if edits:
                 rng = seeds.rng(self.seed, self.language, nfc(word), op)
                 out.append(edits[rng.randrange(len(edits))])
         return list(dict.fromkeys(out))
+
+    def _edits(self, word: str) -> list[tuple[str, list[str]]]:
+        if self.unicode:
+            return list(charnoise.unicode_word_candidates(word, self._context).items())
+        if not charnoise.is_eligible(word, self.language):
+            return []
+        return [(op, charnoise.candidate_edits(word, self.language, op))
+                for op in charnoise.available_operations(word, self.language)]
 
 
 class SynonymSwap(_ProjectWordSwap):
@@ -255,6 +267,8 @@ class ProtectedWords(PreTransformationConstraint):
         self.language = language
 
     def _get_modifiable_indices(self, current_text: AttackedText) -> set[int]:
+        if not has_lists(self.language):  # a user file's language: as the family, only digits
+            return {i for i, w in enumerate(current_text.words) if not any(ch.isdigit() for ch in w)}
         return {i for i, w in enumerate(current_text.words) if not is_protected(w, self.language)}
 
     def extra_repr_keys(self) -> list[str]:

@@ -363,7 +363,39 @@ def test_attack_runs_on_a_data_file(tmp_path: Path, data_root: Path, attackable_
     assert set(summary["languages"]) == {"en"} and summary["languages"]["en"]["n"] == 4
     capsys.readouterr()
     catalan = _write_jsonl(tmp_path / "ca.jsonl", [{**r, "language": "ca"} for r in _lines(catalan_file)])
-    code = main(["attack", str(attackable_xlmr), "--recipe", "charnoise", "--data-file", str(catalan),
-                 "--n", "2", "--out", str(tmp_path / "ca-attack"), "--no-progress"])
+    assert main(["attack", str(attackable_xlmr), "--recipe", "charnoise", "--data-file", str(catalan),
+                 "--n", "2", "--query-budget", "40", "--out", str(tmp_path / "ca-attack"), "--no-progress"]) == 0
+    ca_records = _lines(tmp_path / "ca-attack" / "ca.jsonl")  # a language the project has no table for
+    assert len(ca_records) == 2 and all(r["status"] in ("successful", "failed", "skipped") for r in ca_records)
+    capsys.readouterr()
+    code = main(["attack", str(attackable_xlmr), "--recipe", "synonym", "--data-file", str(catalan),
+                 "--n", "2", "--out", str(tmp_path / "ca-syn"), "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 2 and "cover the 15 XNLI languages" in err and "Traceback" not in err
+    assert code == 2 and "needs the word lists of the 15 XNLI languages" in err and "Traceback" not in err
+
+
+def test_the_charnoise_attack_edits_an_unseen_language_with_the_familys_unicode_edits(data_root: Path) -> None:
+    """No keyboard table for Catalan: candidates are the `ScriptCharNoise` edits, letters drawn from
+    the text, the same for the same word and text whatever ran before; digits stay protected."""
+    from attacks.textattack_compat import import_textattack
+
+    import_textattack(data_root)
+    from textattack.shared import AttackedText
+
+    from attacks import charnoise, ta_parts
+
+    swap = ta_parts.CharNoiseSwap("ca", seed=3)
+    text = AttackedText("El gat dorm damunt la cadira vermella de 2001")
+    words = text.words
+    first = swap._get_transformations(text, set(range(len(words))))
+    again = ta_parts.CharNoiseSwap("ca", seed=3)._get_transformations(text, set(range(len(words))))
+    assert [t.text for t in first] == [t.text for t in again] and first
+    for t in first:  # one word changed, into one of the family's edits of it in this text
+        changed = [(a, b) for a, b in zip(words, t.words) if a != b]
+        assert len(changed) == 1
+        before, after = changed[0]
+        assert after in {c for cs in charnoise.unicode_word_candidates(before, text.text).values() for c in cs}
+    edits = charnoise.unicode_word_candidates("cadira", text.text)
+    assert edits and all(c != "cadira" for cs in edits.values() for c in cs)
+    modifiable = ta_parts.ProtectedWords("ca")._get_modifiable_indices(text)
+    assert words.index("2001") not in modifiable and words.index("cadira") in modifiable
