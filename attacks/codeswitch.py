@@ -461,8 +461,22 @@ def _choose(slots: list[_Slot], count: int, max_languages: int,
     return chosen
 
 
+class _WordTargets:
+    """What both word-level rule sets serve: items of any XNLI language, switched into the others."""
+
+    language: str
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return frozenset(LANGUAGES)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(t for t in LANGUAGES if t != self.language)
+
+
 @dataclass(frozen=True)
-class WordCodeSwitch:
+class WordCodeSwitch(_WordTargets):
     """Replace a share of words by dictionary translations into up to N other languages."""
 
     severity: str
@@ -472,13 +486,6 @@ class WordCodeSwitch:
     family: str = FAMILY
     version: str = VERSION
 
-    @property
-    def languages(self) -> frozenset[str]:
-        return frozenset(LANGUAGES)
-
-    @property
-    def targets(self) -> tuple[str, ...]:
-        return tuple(t for t in LANGUAGES if t != self.language)
 
     def params(self) -> dict[str, Any]:
         from attacks.protected import PROTECTED_VERSION
@@ -936,13 +943,15 @@ def _rank_key(*parts: str) -> str:
 
 
 @dataclass(frozen=True)
-class WordCodeSwitchV2:
+class WordCodeSwitchV2(_WordTargets):
     """v2 rules (issue #14): only whole, dominant-sense, round-trip-consistent lemmas.
 
-    Severities nest strictly: every item gets one ranking of its switchable words and one
-    order of target languages, both from sha256(family, "v2", language, item id, ...), not
-    from the severity's RNG; low takes the first words of that ranking in the first target
-    language, medium adds words (and a second language), high adds more.
+    Severities nest: every item gets one ranking of its switchable words and one order of
+    target languages, both from sha256(family, "v2", language, item id, ...), not from the
+    severity's RNG; low takes the first words of that ranking in the first target language,
+    medium adds words (and a second language), high adds more -- when the item has more
+    candidates.  With few candidates medium and high come out the same (45-89% of lite items
+    per language, `benchmarks/code_switch_v2.py`): nested, not strictly growing.
     """
 
     severity: str
@@ -953,13 +962,6 @@ class WordCodeSwitchV2:
     version: str = VERSION_V2
     rules: str = "v2"
 
-    @property
-    def languages(self) -> frozenset[str]:
-        return frozenset(LANGUAGES)
-
-    @property
-    def targets(self) -> tuple[str, ...]:
-        return tuple(t for t in LANGUAGES if t != self.language)
 
     def params(self) -> dict[str, Any]:
         from attacks.protected import PROTECTED_VERSION
