@@ -269,6 +269,9 @@ def add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--json", type=Path, help="also write the full report as JSON")
     p.add_argument("--markdown", type=Path, help="also write the tables and verdict as markdown")
+    p.add_argument("--seed-level", action="store_true",
+                   help="seed-level inference: hierarchical bootstrap over seeds then items, Welch and exact "
+                        "permutation tests on per-seed measures, Holm-adjusted across families")
     p.set_defaults(func=cmd_compare)
 
 
@@ -285,6 +288,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(a) == len(b) == 1 and is_attack_folder(a[0]) and is_attack_folder(b[0]):
         report = compare_attacks(a[0], b[0], seed=args.seed)
         text = render_attack_comparison(report)
+    elif args.seed_level:
+        from harness.metrics.seeds import compare_seeds, render_seeds
+
+        report = compare_seeds(a, b, seed=args.seed)
+        text = render_seeds(report)
     else:
         report = compare(a, b, seed=args.seed)
         text = render(report)
