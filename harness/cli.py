@@ -289,7 +289,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         report = compare_attacks(a[0], b[0], seed=args.seed)
         text = render_attack_comparison(report)
     elif args.seed_level:
-        from harness.metrics.seeds import compare_seeds, render_seeds
+        from harness.metrics.seed_level import compare_seeds, render_seeds
 
         report = compare_seeds(a, b, seed=args.seed)
         text = render_seeds(report)
