@@ -598,6 +598,16 @@ def is_eligible(word: str, language: str) -> bool:
     return bool(available_operations(word, language))
 
 
+def pick_words(eligible: list[int], rate: float, rng: random.Random) -> list[int]:
+    """The positions to edit: round(rate x eligible), at least one, drawn by `rng`, in text order.
+
+    One rule for every path (keyboard v1, Unicode, v2), so their severities mean the same."""
+    if not eligible:
+        return []
+    count = min(len(eligible), max(1, int(rate * len(eligible) + 0.5)))
+    return sorted(rng.sample(eligible, count))
+
+
 def noise_text_edits(text: str, language: str, rate: float,
                      rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     """`text` (NFC) with round(rate x eligible words), at least one, edited once each.
@@ -608,11 +618,9 @@ def noise_text_edits(text: str, language: str, rate: float,
     _check(language)
     text = nfc(text)
     spans = words(text, language)
-    eligible = [i for i, span in enumerate(spans) if is_eligible(span.text, language)]
-    if not eligible:
+    chosen = pick_words([i for i, span in enumerate(spans) if is_eligible(span.text, language)], rate, rng)
+    if not chosen:
         return text, []
-    count = min(len(eligible), max(1, int(rate * len(eligible) + 0.5)))
-    chosen = sorted(rng.sample(eligible, count))
     edits = {i: noise_word(spans[i].text, language, rng) for i in chosen}
     pairs = [(spans[i].text, edits[i]) for i in chosen]
     return nfc(replace_spans(text, edits, spans)), pairs
@@ -865,11 +873,9 @@ def unicode_noise_text_edits(text: str, language: str, rate: float,
     text = nfc(text)
     alphabet = text_alphabet(text)
     spans = words(text, language)
-    eligible = [i for i, span in enumerate(spans) if _u_eligible(span.text, alphabet)]
-    if not eligible:
+    chosen = pick_words([i for i, span in enumerate(spans) if _u_eligible(span.text, alphabet)], rate, rng)
+    if not chosen:
         return text, []
-    count = min(len(eligible), max(1, int(rate * len(eligible) + 0.5)))
-    chosen = sorted(rng.sample(eligible, count))
     edits = {}
     for i in chosen:
         ops = _u_operations(spans[i].text, alphabet)
@@ -1252,11 +1258,7 @@ def v2_noise_pair_edits(premise: str, hypothesis: str, language: str, rate: floa
 
 def _pick(side: list[Span], language: str, rate: float, rng: random.Random) -> set[int]:
     """v1's choice: round(rate x eligible words), at least one, positions drawn by `rng`."""
-    eligible = [i for i, span in enumerate(side) if v2_is_eligible(span.text, language)]
-    if not eligible:
-        return set()
-    count = min(len(eligible), max(1, int(rate * len(eligible) + 0.5)))
-    return set(rng.sample(eligible, count))
+    return set(pick_words([i for i, span in enumerate(side) if v2_is_eligible(span.text, language)], rate, rng))
 
 
 def _stopwords(spans: list[list[Span]], language: str) -> set[str]:

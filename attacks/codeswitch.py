@@ -486,7 +486,6 @@ class WordCodeSwitch(_WordTargets):
     family: str = FAMILY
     version: str = VERSION
 
-
     def params(self) -> dict[str, Any]:
         from attacks.protected import PROTECTED_VERSION
 
@@ -961,7 +960,6 @@ class WordCodeSwitchV2(_WordTargets):
     family: str = FAMILY
     version: str = VERSION_V2
     rules: str = "v2"
-
 
     def params(self) -> dict[str, Any]:
         from attacks.protected import PROTECTED_VERSION

@@ -25,8 +25,8 @@ N_BOOTSTRAP = 2000
 Key = tuple[str, str, str]  # (set, language, item id)
 
 
-def load_correctness(folder: Path) -> tuple[dict[Key, bool], dict[str, Any]]:
-    """Item-level correctness from a result folder's predictions file."""
+def load_predictions(folder: Path) -> tuple[dict[Key, tuple[str, str]], dict[str, Any]]:
+    """(prediction, gold) per item from a result folder's predictions file, and its record."""
     result = folder / "result.json" if folder.is_dir() else folder
     record = load_record(result)
     path = result.parent / record["predictions"]["file"]
@@ -36,8 +36,14 @@ def load_correctness(folder: Path) -> tuple[dict[Key, bool], dict[str, Any]]:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
-            out[(row["set"], row["language"], row["id"])] = row["pred"] == row["gold"]
+            out[(row["set"], row["language"], row["id"])] = (row["pred"], row["gold"])
     return out, record
+
+
+def load_correctness(folder: Path) -> tuple[dict[Key, bool], dict[str, Any]]:
+    """Item-level correctness from a result folder's predictions file."""
+    predictions, record = load_predictions(folder)
+    return {key: pred == gold for key, (pred, gold) in predictions.items()}, record
 
 
 def load_side(folders: Iterable[Path]) -> tuple[dict[Key, float], dict[Key, bool], list[dict[str, Any]]]:

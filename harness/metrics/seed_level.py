@@ -22,23 +22,20 @@ on the same items):
 
 from __future__ import annotations
 
-import gzip
 import itertools
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from harness.core.errors import DataError
-from harness.core.record import load_record
+from harness.metrics.compare import Key, load_predictions
 
 N_BOOTSTRAP = 2000
 EXACT_LIMIT = 200_000  # relabelings enumerated exactly; beyond, a seeded Monte Carlo sample
 MEASURES = ("accuracy", "drop", "flip_rate", "loss_rate", "worst_case")
-Key = tuple[str, str, str]  # (set, language, item id)
 
 
 @dataclass(frozen=True)
@@ -56,21 +53,6 @@ class Table:
     sums_a: np.ndarray  # (n_seeds_a, n_clusters)
     sums_b: np.ndarray  # (n_seeds_b, n_clusters)
     counts: np.ndarray  # (n_clusters,)
-
-
-def load_predictions(folder: Path) -> tuple[dict[Key, tuple[str, str]], dict[str, Any]]:
-    """(prediction, gold) per item from a result folder's predictions file, and its record."""
-    result = folder / "result.json" if folder.is_dir() else folder
-    record = load_record(result)
-    path = result.parent / record["predictions"]["file"]
-    if not path.is_file():
-        raise DataError(f"{path}: predictions file missing (compare needs per-example predictions)")
-    out = {}
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            out[(row["set"], row["language"], row["id"])] = (row["pred"], row["gold"])
-    return out, record
 
 
 def load_sides(side_a: Sequence[Path], side_b: Sequence[Path]) -> tuple[list[Key], np.ndarray, Side, Side]:
