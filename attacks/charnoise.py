@@ -46,8 +46,8 @@ hunspell-sw, jieba word lists), one edit per word shared by premise and hypothes
 homoglyph per item, Thai leading vowel + consonant as one unit, well-formed Devanagari
 clusters (v1 could leave a virama dangling: स्त्री -> स्त्र्), Arabic/Urdu edits that split no
 word into more pieces, Chinese same-pinyin input-method slips instead of deletions, and no
-edits of acronyms.  See the section "rules v2" below (public names re-exported by
-`attacks.charnoise_v2`).  Without the parameter nothing changes.
+edits of acronyms.  See the section "rules v2" below (its public names carry a `v2_`
+prefix).  Without the parameter nothing changes.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ from harness.core.examples import NLIExample
 VERSION = "1.0"
 FAMILY = "char_noise"
 RULES: tuple[str, ...] = RULE_SETS
-"""Rule sets: v1 (this module, the default) and v2 (`attacks.charnoise_v2`, spec param)."""
+"""Rule sets: v1 (this module, the default) and v2 (section "rules v2" below, spec param)."""
 PARAMS: tuple[str, ...] = ("rules",)
 
 RATES: dict[str, float] = {"low": 0.10, "medium": 0.25, "high": 0.50}
@@ -971,7 +971,6 @@ def unit_params(params: Mapping[str, Any], severities: Sequence[str], languages:
 
 # =========================================================================== rules v2
 # Chosen by `CharNoise(rules="v2")` (spec param `rules: v2`); v1 above is untouched.
-# Public names are re-exported without the v2 prefix by `attacks.charnoise_v2`.
 """char_noise rules v2 (spec `families.char_noise.params: {rules: v2}`): v1's typos, minus the
 failure modes the v1.1 lite reading audit found (issue #14).
 

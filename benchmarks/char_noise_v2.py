@@ -12,9 +12,9 @@ filter.  Per language x severity x rules it prints, over items:
 * `edits`: edits per item; `real`: share of edits whose result is a known word
   (`attacks.lexicons`, the list v2 refuses with, so v2's is 0 by construction);
 * `hg_items`: share of items holding a homoglyph (a single letter replaced by its twin in
-  `charnoise.HOMOGLYPHS`; a keyboard slip that happens to be a twin counts too);
+  `cn.HOMOGLYPHS`; a keyboard slip that happens to be a twin counts too);
 * `broken`: share of edits whose result breaks the script's rule (Thai leading vowel, Devanagari
-  cluster, Arabic/Urdu joining; the rules of `attacks.charnoise_v2`) while the word kept it,
+  cluster, Arabic/Urdu joining; the rules v2 of `attacks.charnoise`) while the word kept it,
   over all edits, counting only words of the language's script (a Latin word in Urdu text is
   typed with English tables and has no joining);
 * `zh_del`: share of Chinese edits that drop a character of a Han word; `acro`: share of edits on acronyms;
@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from attacks import charnoise as cn
-from attacks import charnoise_v2 as v2
 from attacks import lexicons
 from attacks.base import SEVERITIES, derive_rng
 from attacks.text import words
@@ -56,7 +55,7 @@ def run_v1(ex: NLIExample, severity: str, rng: random.Random) -> Output:
 
 
 def run_v2(ex: NLIExample, severity: str, rng: random.Random) -> Output:
-    return v2.noise_pair_edits(ex.premise, ex.hypothesis, ex.language, cn.RATES[severity], rng)
+    return cn.v2_noise_pair_edits(ex.premise, ex.hypothesis, ex.language, cn.RATES[severity], rng)
 
 
 def is_homoglyph(old: str, new: str) -> bool:
@@ -66,11 +65,11 @@ def is_homoglyph(old: str, new: str) -> bool:
 
 def _rule(language: str) -> Callable[[str, str], bool] | None:
     if language == "th":
-        return lambda new, old: v2.thai_well_formed(new) or not v2.thai_well_formed(old)
+        return lambda new, old: cn.thai_well_formed(new) or not cn.thai_well_formed(old)
     if language == "hi":
-        return lambda new, old: v2.devanagari_well_formed(new) or not v2.devanagari_well_formed(old)
+        return lambda new, old: cn.devanagari_well_formed(new) or not cn.devanagari_well_formed(old)
     if language in ("ar", "ur"):
-        return lambda new, old: v2.arabic_well_formed(new, old, language)
+        return lambda new, old: cn.arabic_well_formed(new, old, language)
     return None
 
 
@@ -107,7 +106,7 @@ def measure(items: list[NLIExample], language: str, severity: str, seed: int,
                                 and not rule(new, old))
         counts["zh_del"] += sum(1 for old, new in pairs if language == "zh" and len(new) < len(old)
                                 and all("\u4e00" <= ch <= "\u9fff" for ch in old))
-        counts["acro"] += sum(1 for old, _ in pairs if v2.is_acronym(old))
+        counts["acro"] += sum(1 for old, _ in pairs if cn.is_acronym(old))
         counts["entity"] += inconsistent(ex, edits)
     n, e = len(items), max(1, counts["edits"])
     rates = {"changed": counts["changed"] / n, "edits": counts["edits"] / n, "real": counts["real"] / e,

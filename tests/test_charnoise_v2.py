@@ -1,6 +1,6 @@
-"""char_noise rules v2 (`attacks.charnoise_v2`): one test per audit fix, on sentences and words
+"""char_noise rules v2 (`attacks.charnoise`, section "rules v2"): one test per audit fix, on sentences and words
 written for these tests (no XNLI text), plus the v1 contract: without the spec parameter
-nothing changes.  Goldens pin v2's exact output; any change to it needs `charnoise_v2.VERSION`
+nothing changes.  Goldens pin v2's exact output; any change to it needs `charnoise.VERSION_V2`
 bumped.  Letters from another script than the word's are written as \\u escapes.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attacks import charnoise, charnoise_v2, lexicons
+from attacks import charnoise, lexicons
 from attacks.base import NOT_APPLICABLE, derive_rng
 from attacks.charnoise import CharNoise, build, candidate_edits, unit_params
 from attacks.registry import FAMILY_PARAMS
@@ -65,7 +65,7 @@ def _hypothesis(source: str, language: str) -> str:
 
 
 def _v2(premise: str, hypothesis: str, language: str, rate: float, seed: int):  # type: ignore[no-untyped-def]
-    return charnoise_v2.noise_pair_edits(premise, hypothesis, language, rate,
+    return charnoise.v2_noise_pair_edits(premise, hypothesis, language, rate,
                                          derive_rng(seed, "char_noise", "high", language, "t"))
 
 
@@ -130,7 +130,7 @@ def test_no_typo_makes_another_real_word() -> None:
     for word, language, real in [("used", "en", "sued"), ("fact", "en", "act"), ("nous", "fr", "nos"),
                                  ("kamba", "sw", "kama"), ("เซ้า", "th", "เช้า")]:
         assert real in candidate_edits(word, language)
-        edits = [c for op in charnoise.OPERATIONS for c in charnoise_v2.operation_candidates(word, language, op)]
+        edits = [c for op in charnoise.OPERATIONS for c in charnoise.v2_operation_candidates(word, language, op)]
         assert real not in edits and edits
         assert not any(lexicons.is_known_word(c, language) for c in edits)
 
@@ -194,14 +194,14 @@ def test_thai_leading_vowel_never_leaves_its_consonant() -> None:
     is either still there or replaced by another consonant (a substitution)."""
     assert "แะ" in candidate_edits("และ", "th") and "ขเา" in candidate_edits("เขา", "th")
     v2_edits = {c for op in charnoise.OPERATIONS for w in ("และ", "เขา")
-                for c in charnoise_v2.operation_candidates(w, "th", op)}
+                for c in charnoise.v2_operation_candidates(w, "th", op)}
     assert not {"แะ", "ขเา", "แล", "ะแล"} & v2_edits
     words = ["เขา", "และ", "เปลี่ยน", "ใหญ่", "โรงเรียน", "ไม้กวาด", "เมือง", "แม่น้ำ", "เด็กเล็ก", "ไกลออกไป"]
     rng = random.Random(0)
     for n in range(2000):
         word = words[n % len(words)]
-        new, _ = charnoise_v2.noise_word(word, "th", rng)
-        assert charnoise_v2.thai_well_formed(new), (word, new)
+        new, _ = charnoise.v2_noise_word(word, "th", rng)
+        assert charnoise.thai_well_formed(new), (word, new)
 
 
 _HINDI = ["पुस्तकालय", "क्षत्रिय", "स्त्री", "मंज़ूरी", "चर्चा", "समिति", "ज़िंदगी", "प्रधानमंत्री",
@@ -211,7 +211,7 @@ _HINDI = ["पुस्तकालय", "क्षत्रिय", "स्त�
 def test_v1_could_leave_a_virama_dangling() -> None:
     """v1 classes the virama with the vowel signs, so स्त्री -> स्त्र् and ज़िंदगी -> ज़्ंदगी."""
     assert "स्त्र्" in candidate_edits("स्त्री", "hi") and "ज़्ंदगी" in candidate_edits("ज़िंदगी", "hi")
-    v2_edits = {c for op in charnoise.OPERATIONS for c in charnoise_v2.operation_candidates("ज़िंदगी", "hi", op)}
+    v2_edits = {c for op in charnoise.OPERATIONS for c in charnoise.v2_operation_candidates("ज़िंदगी", "hi", op)}
     assert v2_edits and "ज़्ंदगी" not in v2_edits
 
 
@@ -221,8 +221,8 @@ def test_devanagari_marks_are_never_orphaned_or_doubled() -> None:
     rng = random.Random(1)
     for n in range(2000):
         word = _HINDI[n % len(_HINDI)]
-        new, _ = charnoise_v2.noise_word(word, "hi", rng)
-        assert charnoise_v2.devanagari_well_formed(new), (word, new)
+        new, _ = charnoise.v2_noise_word(word, "hi", rng)
+        assert charnoise.devanagari_well_formed(new), (word, new)
         assert not any(unicodedata.category(g[0]).startswith("M") for g in graphemes(new))
         assert not any(a == b and unicodedata.category(a).startswith("M") for a, b in zip(new, new[1:]))
 
@@ -233,13 +233,13 @@ def test_chinese_slips_are_same_pinyin_and_never_drop_a_character() -> None:
     from pypinyin import lazy_pinyin, pinyin, Style
 
     assert "国" in candidate_edits("德国", "zh") and "界" in candidate_edits("界定", "zh")
-    assert charnoise_v2.available_operations("德国", "zh") == ("substitute", "insert")
+    assert charnoise.v2_available_operations("德国", "zh") == ("substitute", "insert")
     assert lexicons.zh_homophones("重新", 0)[0] == "冲" and lexicons.zh_homophones("重要", 0)[0] == "中"
     assert lexicons.zh_homophones("长时间", 0) == ()  # pypinyin reads it zhang: not sure, not used
     rng = random.Random(2)
     for n in range(1000):
         word = ["德国", "界定", "重新", "银行", "学习", "讨论", "图书馆", "预算"][n % 8]
-        new, op = charnoise_v2.noise_word(word, "zh", rng)
+        new, op = charnoise.v2_noise_word(word, "zh", rng)
         assert len(new) >= len(word) and not lexicons.is_known_word(new, "zh")
         if op == "substitute":
             i = next(k for k in range(len(word)) if word[k] != new[k])
@@ -251,20 +251,20 @@ def test_arabic_edits_never_split_a_word_or_misplace_a_final_letter() -> None:
     """A non-joining letter (ا د ر و) inserted or substituted mid-word splits the word; ة is
     only ever final; tatweel and ZWNJ keep their neighbours."""
     word = "مكتبتها"
-    assert any(charnoise_v2.pieces(c) > charnoise_v2.pieces(word) for c in candidate_edits(word, "ar"))
+    assert any(charnoise.pieces(c) > charnoise.pieces(word) for c in candidate_edits(word, "ar"))
     for language, words in {"ar": ["مكتبتها", "سيكتبون", "طبيعة", "كـتاب"],
                             "ur": ["مکتبہ", "کہانیاں", "دیکھنے", "می\u200cخواهم"]}.items():
         for w in words:
             for op in charnoise.OPERATIONS:
-                for c in charnoise_v2.operation_candidates(w, language, op):
-                    assert charnoise_v2.pieces(c) <= charnoise_v2.pieces(w), (w, c)
-                    assert charnoise_v2.arabic_well_formed(c, w, language), (w, c)
-    assert not charnoise_v2.arabic_well_formed("طبةيع", "طبيعة", "ar")
+                for c in charnoise.v2_operation_candidates(w, language, op):
+                    assert charnoise.pieces(c) <= charnoise.pieces(w), (w, c)
+                    assert charnoise.arabic_well_formed(c, w, language), (w, c)
+    assert not charnoise.arabic_well_formed("طبةيع", "طبيعة", "ar")
 
 
 def test_acronyms_are_not_edited() -> None:
-    assert charnoise.is_eligible("CIA", "en") and not charnoise_v2.is_eligible("CIA", "en")
-    assert not charnoise_v2.is_eligible("HMOs", "el") and charnoise_v2.is_eligible("Fox", "el")
+    assert charnoise.is_eligible("CIA", "en") and not charnoise.v2_is_eligible("CIA", "en")
+    assert not charnoise.v2_is_eligible("HMOs", "el") and charnoise.v2_is_eligible("Fox", "el")
     out = CharNoise("high", "en", rules="v2").perturb(
         NLIExample(id="1", language="en", premise="CIA, NASA, UNESCO.", hypothesis="NASA", label=0),
         random.Random(0))
