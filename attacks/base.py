@@ -77,19 +77,21 @@ RULE_SETS: tuple[str, ...] = ("v1", "v2")
 
 
 def rules_unit_params(family: str, params: Mapping[str, Any], severities: Sequence[str],
-                      languages: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
+                      languages: Sequence[str], rule_sets: Sequence[str] = RULE_SETS
+                      ) -> dict[tuple[str, str], dict[str, Any]]:
     """The units of a spec's `families.<family>.params` for a family whose only param is `rules`.
 
     Every (severity, language) is a unit.  `{}` or `rules: v1` give no keyword at all, so a v1
     spec's units, `params()` and outputs cannot change; `rules: v2` passes `rules="v2"` to the
-    family's `build`.  Raises ValueError (the spec reader names the file) for unknown params or
+    family's `build` (a family with more rule sets, such as code_switch's v2.1, passes
+    `rule_sets`).  Raises ValueError (the spec reader names the file) for unknown params or
     rule sets.  One function for every such family, so they cannot drift apart.
     """
     unknown = sorted(set(params) - {"rules"})
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown}; {family} takes ['rules']")
     rules = params.get("rules", "v1")
-    if rules not in RULE_SETS:
-        raise ValueError(f"rules {rules!r} is not one of {list(RULE_SETS)}")
+    if rules not in rule_sets:
+        raise ValueError(f"rules {rules!r} is not one of {list(rule_sets)}")
     kwargs: dict[str, Any] = {} if rules == "v1" else {"rules": rules}
     return {(sev, lang): dict(kwargs) for sev in severities for lang in languages}

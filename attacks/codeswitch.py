@@ -614,7 +614,10 @@ class SentenceCodeSwitch:
 # --------------------------------------------------------------------------- word level, v2 rules
 
 VERSION_V2 = "2.0.0"
-RULES: tuple[str, ...] = RULE_SETS
+VERSION_V21 = "2.1.0"
+SENTENCE_RULES: tuple[str, ...] = RULE_SETS
+RULES: tuple[str, ...] = (*RULE_SETS, "v2.1")
+"""Word level also has v2.1: v2's switches, with severities that strictly add switches."""
 PARAMS: tuple[str, ...] = ("rules",)
 
 SOURCE_TOP = 3
@@ -1018,18 +1021,59 @@ class WordCodeSwitchV2(_WordTargets):
         return slots
 
     def perturb(self, example: NLIExample, rng: random.Random) -> NLIExample | _NotApplicable:
+        found = self._nested(example)
+        if found is None:
+            return NOT_APPLICABLE
+        return self._apply(example, found[0], found[1][self.severity])
+
+    def _nested(self, example: NLIExample) -> tuple[list[list[Span]], dict[str, dict[tuple[int, int], tuple[str, str]]]] | None:
+        """The item's spans and the switches of every severity; None: nothing to switch."""
         texts = (example.premise, example.hypothesis)
         spans = [self._spans(t) for t in texts]
         slots = self._slots(texts[0], 0, spans[0]) + self._slots(texts[1], 1, spans[1])
         if not slots:
-            return NOT_APPLICABLE
-        chosen = nested_choices(slots, example.id, self.language, spans)[self.severity]
+            return None
+        return spans, nested_choices(slots, example.id, self.language, spans)
+
+    def _apply(self, example: NLIExample, spans: list[list[Span]],
+               chosen: dict[tuple[int, int], tuple[str, str]]) -> NLIExample:
+        """The item with `chosen` switched in; everything else byte for byte."""
+        texts = (example.premise, example.hypothesis)
         out = []
         for side, text in enumerate(texts):
             picks = {i: (t, match_case_v2(text, spans[side][i], w, self.language, t))
                      for (s, i), (t, w) in chosen.items() if s == side}
             out.append(_render(text, spans[side], picks, self.language) if picks else text)
         return example.with_texts(out[0], out[1])
+
+
+@dataclass(frozen=True)
+class WordCodeSwitchV21(WordCodeSwitchV2):
+    """v2.1: v2's switches, but an item is at a severity only if it switches more words there
+    than at the severity below (issue #14: "an item's high version contains its medium edits
+    and more").  v2 gave medium and high the same text for 49-81% of lite items, and low and
+    medium for 32-61%; such an item is now not applicable at the higher severity, so every
+    medium item holds its low switches and more, and every high item its medium ones and more.
+    The switches themselves, and so the text of every item that remains, are v2's byte for byte.
+    """
+
+    version: str = VERSION_V21
+    rules: str = "v2.1"
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "version": self.version, "rules": self.rules,
+                "nesting": "sha256(family, v2, language, id) ranking; an item is at a severity only "
+                           "if it switches more words there than at the severity below"}
+
+    def perturb(self, example: NLIExample, rng: random.Random) -> NLIExample | _NotApplicable:
+        found = self._nested(example)
+        if found is None:
+            return NOT_APPLICABLE
+        spans, chosen = found
+        level = SEVERITIES.index(self.severity)
+        if level and len(chosen[self.severity]) <= len(chosen[SEVERITIES[level - 1]]):
+            return NOT_APPLICABLE
+        return self._apply(example, spans, chosen[self.severity])
 
 
 def severity_counts(n_slots: int) -> dict[str, int]:
@@ -1123,13 +1167,20 @@ class SentenceCodeSwitchV2(SentenceCodeSwitch):
 
 def unit_params(params: dict[str, Any], severities: Sequence[str], languages: Sequence[str]
                 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every (severity, language) unit, with `rules="v2"` when the spec asks for v2.
+    """Every (severity, language) unit of `code_switch`, with `rules="v2"` or `"v2.1"` when the
+    spec asks for them.
 
     `{}` (or `rules: v1`) is v1, and `build` then gets no keyword at all, so v1 units are
     built exactly as before.  Unknown parameters or rule sets raise ValueError (the spec
-    reader names the file).  Serves `code_switch` and `code_switch_sentence` alike.
+    reader names the file).
     """
-    return rules_unit_params(FAMILY, params, severities, languages)
+    return rules_unit_params(FAMILY, params, severities, languages, rule_sets=RULES)
+
+
+def sentence_unit_params(params: dict[str, Any], severities: Sequence[str], languages: Sequence[str]
+                         ) -> dict[tuple[str, str], dict[str, Any]]:
+    """`code_switch_sentence`'s units: rules v1 or v2 (v2.1 is word-level only)."""
+    return rules_unit_params(FAMILY, params, severities, languages, rule_sets=SENTENCE_RULES)
 
 # --------------------------------------------------------------------------- factories
 
@@ -1155,6 +1206,8 @@ def build(severity: str, language: str, data_root: Path, mode: str = "word",
         raise KeyError(f"unknown code-switching mode {mode!r}; known: word, sentence")
     _check(severity, language)
     _check_rules(rules)
+    if rules == "v2.1":
+        return WordCodeSwitchV21(severity, language, Path(data_root))
     if rules == "v2":
         return WordCodeSwitchV2(severity, language, Path(data_root))
     return WordCodeSwitch(severity, language, Path(data_root))
@@ -1164,7 +1217,8 @@ def build_sentence(severity: str, language: str, data_root: Path,
                    rules: str = "v1") -> SentenceCodeSwitch:
     """Sentence-level code-switching (premise and hypothesis in different languages)."""
     _check(severity, language)
-    _check_rules(rules)
+    if rules not in SENTENCE_RULES:
+        raise KeyError(f"unknown sentence code-switching rules {rules!r}; known: {', '.join(SENTENCE_RULES)}")
     if rules == "v2":
         return SentenceCodeSwitchV2(severity, language, Path(data_root))
     return SentenceCodeSwitch(severity, language, Path(data_root))

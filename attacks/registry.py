@@ -32,7 +32,7 @@ FAMILY_PARAMS: Registry[str] = Registry("configurable perturbation family", {
     "back_translation": "attacks.backtranslation:unit_params",
     "char_noise": "attacks.charnoise:unit_params",
     "code_switch": "attacks.codeswitch:unit_params",
-    "code_switch_sentence": "attacks.codeswitch:unit_params",
+    "code_switch_sentence": "attacks.codeswitch:sentence_unit_params",
     "synonym": "attacks.synonym_family:unit_params",
 })
 

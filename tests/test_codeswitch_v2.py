@@ -244,3 +244,48 @@ def test_sentence_v2_keeps_the_untouched_side_and_negation(data_root: Path) -> N
             assert cs.has_negation(out.hypothesis, next(
                 t for t in LANGUAGES if cs.parallel_rows(data_root, t)[item.id][1] == out.hypothesis)) \
                 == cs.has_negation(hypothesis, "en")
+
+
+# ---- v2.1: severities that strictly add switches ------------------------------------------------
+
+def test_v21_is_selected_by_the_spec_and_word_level_only(data_root: Path) -> None:
+    assert cs.unit_params({"rules": "v2.1"}, ["high"], ["de"]) == {("high", "de"): {"rules": "v2.1"}}
+    assert FAMILY_PARAMS.load("code_switch_sentence") is cs.sentence_unit_params
+    with pytest.raises(ValueError, match="v2.1"):
+        cs.sentence_unit_params({"rules": "v2.1"}, ["low"], ["en"])
+    with pytest.raises(KeyError, match="v2.1"):
+        build("code_switch_sentence", "low", "fr", data_root, rules="v2.1")
+    p = build("code_switch", "medium", "fr", data_root, rules="v2.1")
+    assert isinstance(p, cs.WordCodeSwitchV21)
+    assert p.params()["version"] == "2.1.0" and p.params()["rules"] == "v2.1"
+    assert "more words there than at the severity below" in p.params()["nesting"]
+
+
+def _xnli_items(data_root: Path, language: str, n: int) -> list[NLIExample]:
+    from harness.data.xnli import load_local
+
+    return load_local(data_root / "xnli", "test", [language])[language][:n]
+
+
+@pytest.mark.parametrize("language", ["de", "vi", "zh"])
+def test_v21_keeps_v2_text_and_drops_items_that_add_nothing(data_root: Path, language: str) -> None:
+    """On real XNLI items: where v2.1 has an item its text is v2's; it is missing exactly where
+    v2's text equals the severity below, so each severity adds switches to the one below."""
+    items = _xnli_items(data_root, language, 120)
+    v2_out = {s: [v2(s, language, data_root).perturb(ex, random.Random(0)) for ex in items] for s in SEVERITIES}
+    new = {s: [build("code_switch", s, language, data_root, rules="v2.1").perturb(ex, random.Random(0))
+               for ex in items] for s in SEVERITIES}
+    dropped = 0
+    for k, ex in enumerate(items):
+        assert new["low"][k] == v2_out["low"][k]
+        for level in (1, 2):
+            sev, below = SEVERITIES[level], SEVERITIES[level - 1]
+            same = v2_out[sev][k] is not NOT_APPLICABLE and v2_out[sev][k] == v2_out[below][k]
+            if v2_out[sev][k] is NOT_APPLICABLE or same:
+                assert new[sev][k] is NOT_APPLICABLE, (ex.id, sev)
+                dropped += same
+            else:
+                assert new[sev][k] == v2_out[sev][k], (ex.id, sev)
+                c = switched(v2(sev, language, data_root), ex)
+                assert set(c[below].items()) < set(c[sev].items()), (ex.id, sev)
+    assert dropped > 0  # real items where v2 repeated a severity exist in every language tried
