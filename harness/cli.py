@@ -535,12 +535,28 @@ def add_audit(sub: argparse._SubParsersAction) -> None:
                    help="--sheets: at least this many per family x language (30 for the bar): a cell with fewer "
                         "severities takes more per severity")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--carry-from", type=Path, metavar="AUDIT_DIR",
+                   help="--sheets for a new version: judgments of --old-benchmark whose item is byte-identical "
+                        "here are carried (written to --carried-out); sheets hold only the items to read")
+    p.add_argument("--old-benchmark", type=Path, help="with --carry-from: the benchmark folder those judgments read")
+    p.add_argument("--carried-out", type=Path, metavar="AUDIT_DIR",
+                   help="with --carry-from: where <lang>.carried.audit.jsonl go (readers add <lang>.audit.jsonl)")
     p.set_defaults(func=cmd_audit)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from harness.generate.audit import audit, write_audit_sheets
+    from harness.generate.audit import audit, write_audit_sheets, write_carried_sheets
 
+    carry = (args.carry_from, args.old_benchmark, args.carried_out)
+    if any(carry):
+        if not (all(carry) and args.sheets):
+            raise DataError("--carry-from needs --sheets, --old-benchmark and --carried-out")
+        counts2 = write_carried_sheets(args.folder, args.old_benchmark, args.carry_from, args.out, args.carried_out,
+                                       per_severity=args.per_severity, seed=args.seed, min_per_cell=args.min_per_cell)
+        carried, to_read = (sum(c[k] for c in counts2.values()) for k in (0, 1))
+        print(f"{carried} judgments carried to {args.carried_out}; {to_read} items to read in {args.out} "
+              "(the sheets hold XNLI text: keep them out of the repository)")
+        return 0
     if args.sheets:
         counts = write_audit_sheets(args.folder, args.out, per_severity=args.per_severity, seed=args.seed,
                                     min_per_cell=args.min_per_cell)

@@ -124,3 +124,56 @@ def test_committed_audits_hold_ids_and_judgments_only() -> None:
     for path in sorted(AUDITS.rglob("*.audit.jsonl")):
         for judgment in V.read_audit(path):
             assert len(judgment.note) <= 300, f"{path}: {judgment.id}: a note is a short pointer to the edit"
+
+
+def _cs_benchmark(out: Path, data_root: Path, rules: str, version: str) -> Path:
+    from harness.data.spec import parse_spec
+    from harness.generate.run import generate
+
+    spec = parse_spec({
+        "name": "xnli-robust-carry", "version": version, "seed": 5, "split": "test", "languages": ["de"],
+        "sizes": {"tiny": {"per_language": 24, "stratify": ["label"]}},
+        "families": {"char_noise": {"severities": ["low"], "languages": "all", "similarity": None},
+                     "code_switch": {"severities": ["low", "medium", "high"], "languages": "all",
+                                     "similarity": None, "params": {"rules": rules}}}})
+    generate(out, size="tiny", spec=spec, data_root=data_root, progress=False)
+    return out
+
+
+def test_judgments_carry_to_a_new_version_only_for_byte_identical_items(tmp_path: Path, data_root: Path) -> None:
+    """code_switch v2 -> v2.1 drops items that repeat the severity below and keeps the others'
+    text: their readings carry over (re-keyed to the new benchmark), new sample items are read."""
+    from harness.cli import main
+    from harness.data.benchmark import load_benchmark
+    from harness.generate.audit import audit_sample, carry_judgments
+
+    old = _cs_benchmark(tmp_path / "old", data_root, "v2", "1")
+    new = _cs_benchmark(tmp_path / "new", data_root, "v2.1", "2")
+    old_b, new_b = load_benchmark(old), load_benchmark(new)
+    judged = [V.Judgment(old_b.id, u.family, u.severity, u.language, it.example.id, "yes", "same", "fine", "")
+              for u, it in audit_sample(old_b, per_severity=5)]
+    carried, to_read = carry_judgments(new, old, judged, per_severity=5)
+    sample = {(u.family, u.severity, u.language, it.example.id): it for u, it in audit_sample(new_b, per_severity=5)}
+    assert {(j.family, j.severity, j.language, j.id) for j in carried} | {
+        (u.family, u.severity, u.language, it.example.id) for u, it in to_read} == set(sample)
+    assert carried and to_read and all(j.benchmark == new_b.id != old_b.id for j in carried)
+    old_text = {(u.family, u.severity, it.example.id): (it.example, it.original)
+                for u in old_b.units() for it in old_b.perturbed(*u)}
+    for j in carried:
+        assert old_text[(j.family, j.severity, j.id)] == (sample[(j.family, j.severity, j.language, j.id)].example,
+                                                          sample[(j.family, j.severity, j.language, j.id)].original)
+    old_keys = {(j.family, j.severity, j.language, j.id) for j in judged}
+    assert any((u.family, u.severity, u.language, it.example.id) not in old_keys for u, it in to_read)
+    assert {j.family for j in carried} >= {"char_noise"}  # an unchanged family carries whole
+
+    audits = tmp_path / "audits"
+    audits.mkdir()
+    _write(audits / "de.audit.jsonl", [{f: getattr(j, f) for f in V.AUDIT_FIELDS} for j in judged])
+    sheets, out = tmp_path / "sheets", tmp_path / "new-audit"
+    assert main(["audit", str(new), "--sheets", "--out", str(sheets), "--per-severity", "5", "--carry-from",
+                 str(audits), "--old-benchmark", str(old), "--carried-out", str(out)]) == 0
+    keys = V.read_keys(sheets / "de.keys.jsonl")
+    carried_file = V.read_audit(out / "de.carried.audit.jsonl")
+    assert len(keys) == len(sample) and len(carried_file) == len(carried)
+    assert (sheets / "de.sheet.txt").read_text("utf-8").count("\n[") + 1 == len(to_read)
+    assert main(["audit", str(new), "--sheets", "--out", str(sheets), "--carry-from", str(audits)]) == 2

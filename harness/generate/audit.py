@@ -114,3 +114,84 @@ def write_audit_sheets(root: str | os.PathLike[str], out_dir: str | os.PathLike[
         atomic_write_bytes(out / f"{language}.sheet.txt", (sheet + "\n").encode("utf-8"))
         atomic_write_bytes(out / f"{language}.keys.jsonl", keys.encode("utf-8"))
     return {language: len(entries) for language, entries in by_language.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Carrying judgments to a new benchmark version
+# --------------------------------------------------------------------------------------------
+
+def carry_judgments(new_root: str | os.PathLike[str], old_root: str | os.PathLike[str],
+                    old_judgments: list, per_severity: int = 10, seed: int = 0,
+                    min_per_cell: int = 0) -> tuple[list, list[tuple[Unit, PerturbedItem]]]:
+    """Split the new benchmark's sample into judgments carried over and items still to read.
+
+    Why: a reading judges one text.  When a new version keeps an item's text byte for byte (the
+    same original and perturbed premise and hypothesis, gold label and unit), the old reading is
+    a reading of exactly that text and stays valid; anything else must be read again.  The sample
+    is the one `audit --sheets` draws for the new benchmark (same seed and rule), so carried and
+    new judgments together cover it exactly.  Returns (carried judgments re-keyed to the new
+    benchmark id, the sampled (unit, item) pairs with no valid old reading).
+    """
+    from dataclasses import replace
+
+    new, old = load_benchmark(new_root), load_benchmark(old_root)
+    old_ids = {j.benchmark for j in old_judgments}
+    if old_ids != {old.id}:
+        raise ValueError(f"the old judgments are of {sorted(old_ids)}, the old benchmark is {old.id}")
+    by_key = {(j.family, j.severity, j.language, j.id): j for j in old_judgments}
+    old_items: dict[Unit, dict[str, PerturbedItem]] = {}
+    carried, to_read = [], []
+    for unit, item in audit_sample(new, per_severity, seed, min_per_cell):
+        previous = by_key.get((unit.family, unit.severity, unit.language, item.example.id))
+        if previous is not None and unit not in old_items:
+            old_items[unit] = ({it.example.id: it for it in old.perturbed(*unit)}
+                               if unit in set(old.units()) else {})
+        same = previous is not None and _same_text(old_items[unit].get(item.example.id), item)
+        if same:
+            carried.append(replace(previous, benchmark=new.id))
+        else:
+            to_read.append((unit, item))
+    return carried, to_read
+
+
+def _same_text(old: PerturbedItem | None, new: PerturbedItem) -> bool:
+    """Byte-identical item: both texts, both originals, gold label and id."""
+    return old is not None and (old.example, old.original) == (new.example, new.original)
+
+
+def write_carried_sheets(new_root: str | os.PathLike[str], old_root: str | os.PathLike[str],
+                         old_audit_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                         audit_dir: str | os.PathLike[str], per_severity: int = 10, seed: int = 0,
+                         min_per_cell: int = 0) -> dict[str, tuple[int, int]]:
+    """`carry_judgments`, written: keys of the whole sample and sheets of the items to read under
+    `out_dir` (outside the repository: sheets hold XNLI text), and the carried judgments as
+    `<lang>.carried.audit.jsonl` under `audit_dir`, beside which readers write `<lang>.audit.jsonl`.
+    Returns (carried, to read) per language."""
+    from harness.metrics.validity import AUDIT_FIELDS, SUFFIX, read_audit
+
+    old = [j for path in sorted(Path(old_audit_dir).glob(f"*{SUFFIX}")) for j in read_audit(path)]
+    carried, to_read = carry_judgments(new_root, old_root, old, per_severity, seed, min_per_cell)
+    new_id = load_benchmark(new_root, verify_files=False).id
+    out, audits = Path(out_dir), Path(audit_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    audits.mkdir(parents=True, exist_ok=True)
+    languages = sorted({j.language for j in carried} | {u.language for u, _ in to_read})
+    counts = {}
+    for language in languages:
+        mine = [(u, it) for u, it in to_read if u.language == language]
+        kept = [j for j in carried if j.language == language]
+        keys = [{"benchmark": new_id, "family": j.family, "severity": j.severity, "language": language, "id": j.id}
+                for j in kept]
+        keys += [{"benchmark": new_id, "family": u.family, "severity": u.severity, "language": language,
+                  "id": it.example.id} for u, it in mine]
+        sheet = "\n\n".join(_sheet_entry(i, u, it) for i, (u, it) in enumerate(mine, 1))
+        atomic_write_bytes(out / f"{language}.keys.jsonl",
+                           "".join(json.dumps(k, ensure_ascii=False) + "\n" for k in keys).encode("utf-8"))
+        if mine:
+            atomic_write_bytes(out / f"{language}.sheet.txt", (sheet + "\n").encode("utf-8"))
+        if kept:
+            atomic_write_bytes(audits / f"{language}.carried{SUFFIX}",
+                               "".join(json.dumps({f: getattr(j, f) for f in AUDIT_FIELDS}, ensure_ascii=False) + "\n"
+                                       for j in kept).encode("utf-8"))
+        counts[language] = (len(kept), len(mine))
+    return counts
