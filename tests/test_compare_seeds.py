@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from harness.core.hashing import sha256_file
-from harness.metrics.seed_level import compare_seeds, holm, permutation_min_p, permutation_p, render_seeds, welch_p
+from harness.metrics.seed_level import compare_seeds, holm, permutation_min_p, permutation_p, welch_p
+from harness.metrics.seed_report import render_seeds
 from test_leaderboard import _record
 
 LABELS = ("entailment", "neutral", "contradiction")
