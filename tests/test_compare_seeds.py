@@ -239,6 +239,7 @@ def test_verdict_names_a_clear_difference(recipes: dict[str, list[Path]]) -> Non
     assert "shown (seed-level 95% interval excluding zero and Holm-adjusted Welch p < 0.05)" in text
     assert f"drop under char_noise {100 * drop['diff']:+.1f} [{100 * drop['ci'][0]:+.1f}, {100 * drop['ci'][1]:+.1f}]" in text
     assert "3 seeds" in text and "cannot go below p = 0.1 with 3 vs 3 seeds" in text
+    assert "(3 seeds: 10 sets, 67%)" in text  # C(5, 3) distinct resamples, (n - 1)/n of s^2/n
     assert f"lowering the drop by more than any amount (interval from {100 * drop['ci'][0]:+.1f}) under char_noise" in text
 
 
