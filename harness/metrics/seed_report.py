@@ -156,14 +156,14 @@ def _reduction(row: dict[str, Any]) -> str:
 def _ruled_out(arm: dict[str, Any]) -> str:
     """What the seed-level interval bounds exclude, in the robustness question's direction."""
     drops = [_reduction(r) for r in arm["rows"] if r["family"] not in WHOLE and r["measure"] == "drop"]
-    text = f"Ruled out at 95% (seed-level): {arm['label_a']} lowering the drop by more than " + ", ".join(drops)
+    parts = [f"lowering the drop by more than {', '.join(drops)}"] if drops else []
     worst = next((r for r in arm["rows"] if r["family"] == "all"), None)
     if worst is not None:
         low, high = worst["ci"]
         gain = f"by more than {100 * high:.1f} points" if high > 0 else "at all"
         loss = f"by more than {100 * -low:.1f}" if low < 0 else "at all"
-        text += f"; raising the every-family worst case {gain}, or lowering it {loss}"
-    return text + "."
+        parts.append(f"raising the every-family worst case {gain}, or lowering it {loss}")
+    return f"Ruled out at 95% (seed-level): {arm['label_a']} " + "; ".join(parts) + "." if parts else ""
 
 
 def _status(arm: dict[str, Any]) -> str:
