@@ -260,11 +260,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="paired item-by-item comparison of two results (or seed groups, or two attack folders)",
-                       description="Compare result A with result B item by item: accuracy and drop differences "
-                                   "with paired bootstrap intervals and McNemar tests. A group lists one or more "
-                                   "result folders separated by commas (the seeds of one recipe). Two `attack` "
-                                   "output folders (same recipe and items) are compared on accuracy under attack. "
-                                   "With --seed-level --baseline B, every group given is compared with B, and "
+                       description="Compare result A with result B item by item: accuracy and drop differences\n"
+                                   "with paired bootstrap intervals and McNemar tests. A group lists one or more\n"
+                                   "result folders separated by commas (the seeds of one recipe). Two `attack`\n"
+                                   "output folders (same recipe and items) are compared on accuracy under attack.\n"
+                                   "With --seed-level --baseline B, every group given is compared with B, and\n"
                                    "Holm's correction spans families x recipes.",
                        epilog="examples:\n"
                               "  xnli-robust compare A1,A2,A3 B1,B2,B3                  # item-level, seeds averaged\n"
