@@ -260,42 +260,79 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="paired item-by-item comparison of two results (or seed groups, or two attack folders)",
-                       description="Compare result A with result B item by item: accuracy and drop differences "
-                                   "with paired bootstrap intervals and McNemar tests. A side may list several "
-                                   "result folders separated by commas (seeds). Two `attack` output folders "
-                                   "(same recipe and items) are compared on accuracy under attack.")
-    p.add_argument("a", help="result folder(s) of side A, comma-separated for seeds")
-    p.add_argument("b", help="result folder(s) of side B, comma-separated for seeds")
+                       description="Compare result A with result B item by item: accuracy and drop differences\n"
+                                   "with paired bootstrap intervals and McNemar tests. A group lists one or more\n"
+                                   "result folders separated by commas (the seeds of one recipe). Two `attack`\n"
+                                   "output folders (same recipe and items) are compared on accuracy under attack.\n"
+                                   "With --seed-level --baseline B, every group given is compared with B, and\n"
+                                   "Holm's correction spans families x recipes.",
+                       epilog="examples:\n"
+                              "  xnli-robust compare A1,A2,A3 B1,B2,B3                  # item-level, seeds averaged\n"
+                              "  xnli-robust compare A1,A2,A3 B1,B2,B3 --seed-level     # seeds resampled, Holm over families\n"
+                              "  xnli-robust compare --seed-level --baseline B1,B2,B3 A1,A2,A3 C1 D1\n"
+                              "      # A, C and D each against B; Holm over families x recipes",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("groups", nargs="+", metavar="GROUP",
+                   help="A B (two groups); with --baseline, one or more groups each compared with the baseline")
+    p.add_argument("--baseline", metavar="GROUP",
+                   help="with --seed-level: the group every GROUP is compared against (one Holm correction over "
+                        "every perturbation family of every GROUP, per measure and test)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--json", type=Path, help="also write the full report as JSON")
     p.add_argument("--markdown", type=Path, help="also write the tables and verdict as markdown")
     p.add_argument("--seed-level", action="store_true",
                    help="seed-level inference: hierarchical bootstrap over seeds then items, Welch and exact "
-                        "permutation tests on per-seed measures, Holm-adjusted across families")
+                        "permutation tests on per-seed measures, Holm-adjusted across families (and recipes with "
+                        "--baseline), the smallest reachable p, detectable differences and a generated verdict")
     p.set_defaults(func=cmd_compare)
+
+
+def _compare_report(args: argparse.Namespace) -> tuple[dict, str]:
+    """The report and its text for whichever comparison the arguments ask for."""
+    from harness.metrics.compare import compare, render
+
+    from harness.scoring.attack import compare_attacks, is_attack_folder, render_attack_comparison
+
+    side = lambda text: [Path(p) for p in text.split(",") if p]  # noqa: E731
+    groups = [side(g) for g in args.groups]
+    if args.baseline is not None:
+        if not args.seed_level:
+            raise HarnessError("--baseline compares several recipes at the seed level: add --seed-level")
+        from harness.metrics.seed_level import compare_recipes
+        from harness.metrics.seed_report import render_recipes
+
+        report = compare_recipes(groups, side(args.baseline), seed=args.seed)
+        return report, render_recipes(report, _compare_command(args))
+    if len(groups) != 2:
+        raise HarnessError(f"compare takes two groups A B (got {len(groups)}); to compare several groups with one, "
+                         "use --seed-level --baseline B A1 A2 ...")
+    a, b = groups
+    if len(a) == len(b) == 1 and is_attack_folder(a[0]) and is_attack_folder(b[0]):
+        report = compare_attacks(a[0], b[0], seed=args.seed)
+        return report, render_attack_comparison(report)
+    if args.seed_level:
+        from harness.metrics.seed_level import compare_seeds
+        from harness.metrics.seed_report import render_seeds
+
+        report = compare_seeds(a, b, seed=args.seed)
+        return report, render_seeds(report, _compare_command(args))
+    report = compare(a, b, seed=args.seed)
+    return report, render(report)
+
+
+def _compare_command(args: argparse.Namespace) -> str:
+    """The command line a seed-level report was generated by, for its header (output paths left out)."""
+    baseline = ["--baseline", args.baseline] if args.baseline else []
+    seed = ["--seed", str(args.seed)] if args.seed else []
+    return " ".join(["xnli-robust compare", *args.groups, "--seed-level", *baseline, *seed])
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
     from harness.core.atomic import atomic_write_text
-    from harness.metrics.compare import compare, render
 
-    from harness.scoring.attack import compare_attacks, is_attack_folder, render_attack_comparison
-
-    side = lambda text: [Path(p) for p in text.split(",") if p]  # noqa: E731
-    a, b = side(args.a), side(args.b)
-    if len(a) == len(b) == 1 and is_attack_folder(a[0]) and is_attack_folder(b[0]):
-        report = compare_attacks(a[0], b[0], seed=args.seed)
-        text = render_attack_comparison(report)
-    elif args.seed_level:
-        from harness.metrics.seed_level import compare_seeds, render_seeds
-
-        report = compare_seeds(a, b, seed=args.seed)
-        text = render_seeds(report)
-    else:
-        report = compare(a, b, seed=args.seed)
-        text = render(report)
+    report, text = _compare_report(args)
     print(text)
     if args.json:
         atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")

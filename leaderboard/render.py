@@ -7,12 +7,14 @@ output, so it can be regenerated at any time and never drifts from the records.
 from __future__ import annotations
 
 import re
+import statistics
 from pathlib import Path
 from typing import Any
 
 from harness import LANGUAGES
 from harness.core.errors import HarnessError, warn
 from harness.core.record import load_record
+from leaderboard import recipes
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """A submission name (use `fullmatch`): also what keeps temporary `.NAME.xxxx.tmp` folders,
@@ -54,6 +56,11 @@ def load_submissions(root: Path, benchmarks: dict[str, Any] | None = None
     return listed, excluded
 
 
+def recipe_identities(root: Path, records: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """name -> recipe identity (`leaderboard/recipes.py`), read from each submission's folder."""
+    return {name: recipes.recipe_identity(root / name, record) for name, record in records}
+
+
 def _unpinned(record: dict[str, Any]) -> bool:
     """Scored on a benchmark no spec pins (internally consistent only): shown, but marked."""
     bench = record["data"].get("benchmark")
@@ -79,9 +86,12 @@ def _row(rank: int, name: str, record: dict[str, Any]) -> list[str]:
     return row
 
 
-def render(records: list[tuple[str, dict[str, Any]]], excluded: list[tuple[str, str]] | None = None) -> str:
-    """The markdown page: clean accuracy for every record, then robustness for benchmark records;
-    `excluded` (name, reason) are named at the end, never ranked."""
+def render(records: list[tuple[str, dict[str, Any]]], excluded: list[tuple[str, str]] | None = None,
+           identities: dict[str, str] | None = None) -> str:
+    """The markdown page: one row per recipe (mean ± sd over its seeds), clean accuracy for every
+    record, robustness for benchmark records; `excluded` (name, reason) are named at the end, never
+    ranked.  `identities` (name -> recipe identity, `recipe_identities`) group the seeds; without
+    them names differing only in a `-sN` suffix are one recipe."""
     from tabulate import tabulate
 
     ranked = sorted(records, key=lambda nr: (-nr[1]["results"]["clean"]["macro"]["accuracy"], nr[0]))
@@ -89,8 +99,64 @@ def render(records: list[tuple[str, dict[str, Any]]], excluded: list[tuple[str, 
     rows = [_row(i + 1, name, record) for i, (name, record) in enumerate(ranked)]
     splits = sorted({r["data"].get("split", "") for _, r in records}) or ["test"]
     body = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) if rows else "_No submissions yet._"
-    return (HEADER.format(split="/".join(splits)) + "\n## Clean accuracy\n\n" + body + "\n" + _robustness(records)
+    return (HEADER.format(split="/".join(splits)) + _by_recipe(records, identities)
+            + "\n## Clean accuracy, every submission\n\n" + body + "\n" + _robustness(records)
             + _under_attack(records) + _excluded(excluded or []))
+
+
+BY_RECIPE_HEADER = """
+## By recipe
+
+One row per recipe, ranked by mean clean accuracy: the submissions whose recipe file (`recipe.yaml`
+beside the record, the file the record's `training.recipe_sha256` names) is the same apart from
+`name`, `seed` and `description` or, without one, whose names differ only in a `-sN` suffix, scored
+on the same benchmark (`leaderboard/recipes.py`). Numbers are mean ± sample sd (n − 1) over the
+seeds; a single seed shows its value alone. Per family: perturbed accuracy averaged over severities
+and languages, in brackets its change from clean on the same items. Flip rate: the share of
+perturbed versions whose prediction differs from the clean one, averaged over the families.
+Intermediate stages: held-out accuracy of each stage before MNLI (`training.stages`), its chance
+level, and how many seeds learned it (held-out interval above chance); `–` when the records do not
+say. Every seed is listed on its own in the tables below.
+"""
+
+
+def _by_recipe(records: list[tuple[str, dict[str, Any]]], identities: dict[str, str] | None) -> str:
+    from tabulate import tabulate
+
+    groups = recipes.group_records(records, identities)
+    if not groups:
+        return ""
+    ranked = sorted(groups, key=lambda g: (-statistics.fmean(recipes.clean_accuracy(r) for r in g.records), g.label))
+    families = _families(records)
+    n_stages = recipes.stage_count([r for _, r in records])
+    rows = []
+    for i, group in enumerate(ranked):
+        first = group.records[0]
+        seeds = ", ".join(f"[{recipes.seed_tag(group.label, n)}](../submissions/{n}/)" for n, _ in group.members)
+        rows.append([str(i + 1), group.label, f"{len(group.members)}: {seeds}",
+                     first["model"].get("base_model") or first["model"]["id"], first["training"]["regime"],
+                     ", ".join(first["training"]["intermediate_tasks"]) or "-", _benchmark(first),
+                     recipes.pct_cell([recipes.clean_accuracy(r) for r in group.records]),
+                     recipes.pct_cell([recipes.worst_case(r) for r in group.records]),
+                     recipes.pct_cell([recipes.flip_rate(r) for r in group.records]),
+                     *[recipes.family_cell(group.records, f) for f in families],
+                     *[recipes.stage_cell(group.records, k) for k in range(n_stages)]])
+    headers = ["rank", "recipe", "seeds", "base model", "regime", "intermediate tasks", "benchmark", "clean",
+               "worst case", "flip rate", *families, *_stage_headers(n_stages)]
+    return BY_RECIPE_HEADER + "\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
+
+
+def _families(records: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return sorted({f for _, r in records for f in (r["results"].get("perturbed") or {}).get("families", {})})
+
+
+def _stage_headers(n: int) -> list[str]:
+    return [f"stage {k + 1} held-out" for k in range(n)]
+
+
+def _benchmark(record: dict[str, Any]) -> str:
+    bench = record["data"].get("benchmark") or {}
+    return (bench.get("id") or record["data"].get("split", "")) + (" (unpinned)" if _unpinned(record) else "")
 
 
 def _excluded(excluded: list[tuple[str, str]]) -> str:
@@ -101,12 +167,12 @@ def _excluded(excluded: list[tuple[str, str]]) -> str:
 
 
 ROBUSTNESS_HEADER = """
-## Robustness on the fixed benchmark
+## Robustness on the fixed benchmark, every submission
 
 Ranked by worst-case accuracy (an item counts only if the model is right on its clean text and on
 every perturbed version of it). Per family: perturbed accuracy averaged over severities and
 languages, and in brackets its change from clean accuracy on the same items (negative: a drop). `–`: family not in
-the benchmark the record was scored on.
+the benchmark the record was scored on. Flip rate and intermediate stages as in the table by recipe.
 """
 
 
@@ -116,21 +182,21 @@ def _robustness(records: list[tuple[str, dict[str, Any]]]) -> str:
     scored = [(n, r) for n, r in records if r["results"].get("perturbed")]
     if not scored:
         return ""
-    families = sorted({f for _, r in scored for f in r["results"]["perturbed"]["families"]})
+    families = _families(scored)
+    n_stages = recipes.stage_count([r for _, r in scored])
     ranked = sorted(scored, key=lambda nr: (-(nr[1]["results"]["worst_case"]["average"] or 0), nr[0]))
     rows = []
     for i, (name, record) in enumerate(ranked):
         res = record["results"]
-        bench = record["data"].get("benchmark") or {}
         row = [str(i + 1), f"[{name}](../submissions/{name}/)", record["training"]["regime"],
-               ", ".join(record["training"]["intermediate_tasks"]) or "-",
-               bench.get("id", "") + (" (unpinned)" if _unpinned(record) else ""),
-               _pct(res["clean"]["macro"]["accuracy"]), _pct(res["worst_case"]["average"])]
-        for family in families:
-            avg = res["perturbed"]["families"].get(family, {}).get("average")
-            row.append("–" if not avg or avg["accuracy"] is None else f"{_pct(avg['accuracy'])} ({-100 * avg['drop']:+.1f})")
+               ", ".join(record["training"]["intermediate_tasks"]) or "-", _benchmark(record),
+               _pct(res["clean"]["macro"]["accuracy"]), _pct(res["worst_case"]["average"]),
+               recipes.pct_cell([recipes.flip_rate(record)])]
+        row += [recipes.family_cell([record], family) for family in families]
+        row += [recipes.stage_cell([record], k) for k in range(n_stages)]
         rows.append(row)
-    headers = ["rank", "name", "regime", "intermediate tasks", "benchmark", "clean", "worst case", *families]
+    headers = ["rank", "name", "regime", "intermediate tasks", "benchmark", "clean", "worst case", "flip rate",
+               *families, *_stage_headers(n_stages)]
     return ROBUSTNESS_HEADER + "\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
 
 

@@ -23,7 +23,7 @@ from typing import Iterator
 from harness.core.atomic import atomic_dir, atomic_write_text
 from harness.core.errors import DataError, HarnessError
 from harness.core.record import load_record
-from leaderboard.render import NAME, load_submissions, render
+from leaderboard.render import NAME, load_submissions, recipe_identities, render
 
 LOCK = ".lock"
 VERIFICATION = "verification.json"
@@ -99,7 +99,7 @@ def regenerate(submissions: Path, page: Path, benchmarks: list[Path] | None = No
 def _regenerate_locked(submissions: Path, page: Path, benchmarks: dict | None = None) -> str:
     clean_debris(submissions, page)
     listed, excluded = load_submissions(submissions, benchmarks)
-    text = render(listed, excluded)
+    text = render(listed, excluded, recipe_identities(submissions, listed))
     try:
         atomic_write_text(page, text)
     except OSError as exc:

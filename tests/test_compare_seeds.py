@@ -9,10 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_leaderboard import _record
 
 from harness.core.hashing import sha256_file
-from harness.metrics.seed_level import compare_seeds, holm, permutation_min_p, permutation_p, render_seeds, welch_p
-from test_leaderboard import _record
+from harness.metrics.seed_level import (
+    compare_seeds,
+    holm,
+    permutation_min_p,
+    permutation_p,
+    welch_p,
+)
+from harness.metrics.seed_report import render_seeds
 
 LABELS = ("entailment", "neutral", "contradiction")
 Preds = dict[tuple[str, str, str], tuple[str, str]]  # key -> (pred, gold)
@@ -156,3 +163,110 @@ def test_cli_seed_level(disagreeing: tuple[list[Path], list[Path]], tmp_path: Pa
     assert {r["measure"] for r in report["rows"]} == {"accuracy", "drop", "flip_rate", "loss_rate", "worst_case"}
     assert main(["compare", a, b]) == 0
     assert "McNemar p" in capsys.readouterr().out  # the default output is the old one
+
+
+# ---- several recipes against one baseline ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def recipes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    """A baseline of 3 seeds, a 3-seed recipe that loses much more under noise, and a 1-seed recipe."""
+    root, rng = tmp_path_factory.mktemp("recipes"), np.random.default_rng(11)
+    return {"base": [_seed(root / f"base-s{s}", rng, 0.7, 0.9) for s in (1, 2, 3)],
+            "fragile": [_seed(root / f"fragile-s{s}", rng, 0.7, 0.5) for s in (1, 2, 3)],
+            "solo": [_seed(root / "solo-s1", rng, 0.7, 0.85)]}
+
+
+def _holm_by_hand(p1: float, p2: float) -> tuple[float, float]:
+    """Holm for two tests: the smaller p times 2, the larger p times 1 but never below the first."""
+    low, high = sorted((p1, p2))
+    first, second = min(1.0, 2 * low), min(1.0, max(2 * low, high))
+    return (first, second) if p1 <= p2 else (second, first)
+
+
+def test_holm_across_recipes(recipes: dict[str, list[Path]]) -> None:
+    from harness.metrics.seed_level import compare_recipes
+
+    report = compare_recipes([recipes["fragile"], recipes["solo"]], recipes["base"], seed=0)
+    fragile, solo = report["arms"]
+    assert (fragile["label_a"], solo["label_a"], report["baseline_label"]) == ("fragile", "solo", "base")
+    for measure in ("drop", "flip_rate", "accuracy"):
+        rf, rs = _row(fragile, "char_noise", measure), _row(solo, "char_noise", measure)
+        expected = _holm_by_hand(rf["permutation_p"], rs["permutation_p"])
+        assert (rf["permutation_p_holm"], rs["permutation_p_holm"]) == pytest.approx(expected)
+        assert rf["permutation_p_holm_m"] == 2
+        # Welch exists for the 3-seed arm only, so its family has one test: Holm leaves it as it is
+        assert rs["welch_p"] is None and rs["welch_p_holm"] is None
+        assert rf["welch_p_holm"] == pytest.approx(rf["welch_p"]) and rf["welch_p_holm_m"] == 1
+        # the smallest adjusted permutation p reachable: m times the smallest raw p (0.1 for 3 vs 3)
+        assert rf["permutation_p_holm_min"] == pytest.approx(2 * 0.1)
+    clean_f, clean_s = _row(fragile, "clean", "accuracy"), _row(solo, "clean", "accuracy")
+    assert (clean_f["permutation_p_holm"], clean_s["permutation_p_holm"]) == pytest.approx(
+        _holm_by_hand(clean_f["permutation_p"], clean_s["permutation_p"]))
+    scopes = {(d["scope"], d["measure"], d["test"]): d["m"] for d in report["holm_families"]}
+    assert scopes[("families", "drop", "permutation_p")] == 2 and scopes[("families", "drop", "welch_p")] == 1
+
+
+def test_one_seed_arm_is_reported_honestly(recipes: dict[str, list[Path]]) -> None:
+    from harness.metrics.seed_level import compare_recipes
+    from harness.metrics.seed_report import render_recipes, verdict
+
+    report = compare_recipes([recipes["solo"]], recipes["base"], seed=0)
+    arm = report["arms"][0]
+    assert arm["seeds"] == [1, 3] and arm["seed_level"] is False and arm["min_permutation_p"] == pytest.approx(0.25)
+    for row in arm["rows"]:
+        assert row["ci"] is None and row["welch_p"] is None and row["mdd"] is None
+        assert row["ci_items_only"] is not None and row["sd_a"] is None
+        assert row["permutation_p"] >= 0.25 - 1e-12  # 1 vs 3 seeds: four relabelings
+    drop = _row(arm, "char_noise", "drop")
+    assert drop["mdd_10"] is not None and drop["mdd_basis"] == "other side's sd for the one-seed side"
+    text = verdict(report["arms"])
+    assert "no seed-level claim can be made" in text and "for these models only" in text
+    assert "shown (" not in text and "excludes zero" not in text
+    page = render_recipes(report, "xnli-robust compare ...")
+    table_row = next(line for line in page.splitlines() if line.startswith("| char_noise") and "| drop" in line)
+    assert table_row.split("|")[7].strip() == "–"  # no seed-level interval
+    assert "cannot go below p = 0.25 with 1 vs 3 seeds" in page
+
+
+def test_verdict_names_a_clear_difference(recipes: dict[str, list[Path]]) -> None:
+    from harness.metrics.seed_level import compare_recipes
+    from harness.metrics.seed_report import verdict
+
+    report = compare_recipes([recipes["fragile"]], recipes["base"], seed=0)
+    drop = _row(report["arms"][0], "char_noise", "drop")
+    assert drop["ci"][0] > 0 and drop["welch_p_holm"] < 0.05  # keeps 50% vs 90% of right answers
+    text = verdict(report["arms"])
+    assert "shown (seed-level 95% interval excluding zero and Holm-adjusted Welch p < 0.05)" in text
+    assert f"drop under char_noise {100 * drop['diff']:+.1f} [{100 * drop['ci'][0]:+.1f}, {100 * drop['ci'][1]:+.1f}]" in text
+    assert "3 seeds" in text and "cannot go below p = 0.1 with 3 vs 3 seeds" in text
+    assert "(3 seeds: 10 sets, 67%)" in text  # C(5, 3) distinct resamples, (n - 1)/n of s^2/n
+    assert f"lowering the drop by more than any amount (interval from {100 * drop['ci'][0]:+.1f}) under char_noise" in text
+
+
+def test_detectable_difference_by_hand() -> None:
+    from harness.metrics.seed_level import detectable_difference
+
+    # sd 1 on both sides, 10 seeds each: SE = sqrt(0.2), df = 18; t(0.975, 18) = 2.1009, t(0.8, 18) = 0.8620
+    assert detectable_difference(1.0, 1.0, 10, 10) == pytest.approx((2.1009 + 0.8620) * math.sqrt(0.2), rel=1e-4)
+    assert detectable_difference(1.0, 1.0, 1, 3) is None and detectable_difference(0.0, 0.0, 3, 3) is None
+
+
+def test_cli_baseline_mode(recipes: dict[str, list[Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    def group(key: str) -> str:
+        return ",".join(map(str, recipes[key]))
+
+    out = tmp_path / "r.md"
+    assert main(["compare", "--seed-level", "--baseline", group("base"), group("fragile"), group("solo"),
+                 "--markdown", str(out)]) == 0
+    page = out.read_text()
+    assert page.startswith("# Seed-level comparison: fragile, solo vs base")
+    assert "## Verdict (generated)" in page and "## Multiple comparisons" in page and "m = 2 permutation" in page
+    capsys.readouterr()
+    assert main(["compare", group("base"), group("fragile"), group("solo")]) == 2
+    assert "use --seed-level --baseline" in capsys.readouterr().err
+    assert main(["compare", "--baseline", group("base"), group("fragile")]) == 2
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    assert "--baseline GROUP" in capsys.readouterr().out

@@ -196,7 +196,7 @@ def _submit_args(run: Path, name: str, subs: Path, page: Path, bench: Path) -> l
 
 
 def _page_rows(page: Path) -> list[str]:
-    clean = page.read_text().split("## Robustness")[0]
+    clean = page.read_text().split("## Clean accuracy, every submission")[1].split("## Robustness")[0]
     return [line for line in clean.splitlines() if line.startswith("| ") and "](../submissions/" in line]
 
 

@@ -1,12 +1,18 @@
-"""`xnli-robust compare A1,A2,A3 B1,B2,B3 --seed-level`: inference that lets seed variance in.
+"""`xnli-robust compare --seed-level`: inference that lets seed variance in.
 
 The default `compare` averages a side's seeds per item before resampling items, so its intervals
 say how sure we are about *these* models on other items, not about the recipe.  Here a seed is
 the unit it is: the bootstrap resamples seeds within each side (with replacement) and then item
 clusters shared by both sides (an item id's versions in every language and severity together),
 and the tests compare the per-seed measures themselves (Welch's t-test and an exact permutation
-test over seed labels), Holm-corrected across families.  With three seeds a side the smallest
-two-sided permutation p is 2/C(6,3) = 0.1, and the report says so.
+test over seed labels).  With three seeds a side the smallest two-sided permutation p is
+2/C(6,3) = 0.1, and the report says so.
+
+Two shapes: one recipe against another (`compare_seeds`: Holm across the perturbation
+families), or several recipes each against one baseline (`compare_recipes`: Holm across
+families x recipes, see `adjust` for exactly which tests form one family).  A side with a single
+seed gets no seed-level interval and no Welch p (there is no seed variance to estimate), only the
+item-level interval and the permutation p, whose floor (1/(n+1) for 1 vs n seeds) is printed.
 
 Measures, per family, pooled over its languages and severities (every seed of both sides scored
 on the same items):
@@ -18,15 +24,19 @@ on the same items):
   seed of both sides got right (one fixed item set, so both sides are measured on the same items);
 - `worst_case`: share of clean items right on the clean text and on every version of it in the
   family (the records' `worst_case`, which takes all families at once, is the `all` row).
+
+Rendering and the generated verdict are in `harness/metrics/seed_report.py`.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +46,11 @@ from harness.metrics.compare import Key, load_predictions
 N_BOOTSTRAP = 2000
 EXACT_LIMIT = 200_000  # relabelings enumerated exactly; beyond, a seeded Monte Carlo sample
 MEASURES = ("accuracy", "drop", "flip_rate", "loss_rate", "worst_case")
+TESTS = ("welch_p", "permutation_p")
+WHOLE = ("clean", "all")  # rows that are not one perturbation family
+ALPHA, POWER = 0.05, 0.8  # the level and power the detectable differences are stated for
+PLANNED_SEEDS = 10  # the issue's target per arm, for the power projection
+SEED_SUFFIX = re.compile(r"-s\d+$")
 
 
 @dataclass(frozen=True)
@@ -146,7 +161,7 @@ class Resamples:
 
     @classmethod
     def draw(cls, n_clusters: int, n_a: int, n_b: int, seed: int, resample_seeds: bool = True,
-             n: int = N_BOOTSTRAP) -> "Resamples":
+             n: int = N_BOOTSTRAP) -> Resamples:
         rng = np.random.default_rng(seed)
         items = _multiplicity(rng, n_clusters, n)
         if not resample_seeds:
@@ -223,12 +238,86 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return out
 
 
+def recipe_name(name: str) -> str:
+    """A submission or folder name without its `-sN` seed suffix (`direct-e5small-s2` -> `direct-e5small`).
+
+    The one naming rule for "the seeds of one recipe": `compare --seed-level` labels its sides
+    with it and the leaderboard falls back to it when a submission has no recipe file."""
+    return SEED_SUFFIX.sub("", name)
+
+
+def side_label(paths: Sequence[Path]) -> str:
+    """The recipe name its seeds share, else their folder names joined."""
+    resolved = [Path(p).resolve() for p in paths]
+    names = [p.parent.name if p.name == "result.json" else p.name for p in resolved]
+    stems = {recipe_name(n) for n in names}
+    return stems.pop() if len(stems) == 1 else "+".join(names)
+
+
+def detectable_difference(sd_a: float, sd_b: float, n_a: int, n_b: int,
+                          alpha: float = ALPHA, power: float = POWER) -> float | None:
+    """Smallest true A-B difference a two-sided Welch test at `alpha` finds with `power`, given seed sds.
+
+    The usual normal-theory planning formula with t quantiles: (t[1-alpha/2] + t[power]) * SE,
+    SE and degrees of freedom as in Welch's test.  None when a side has one seed or neither spreads."""
+    from scipy import stats
+
+    if n_a < 2 or n_b < 2:
+        return None
+    ea, eb = sd_a ** 2 / n_a, sd_b ** 2 / n_b
+    if ea + eb == 0:
+        return None
+    df = (ea + eb) ** 2 / (ea ** 2 / (n_a - 1) + eb ** 2 / (n_b - 1))
+    return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * math.sqrt(ea + eb))
+
+
+def _sd(values: np.ndarray) -> float | None:
+    return float(values.std(ddof=1)) if len(values) > 1 else None
+
+
+def _power(sa: np.ndarray, sb: np.ndarray) -> dict[str, Any]:
+    """Seed sds and detectable differences now and with `PLANNED_SEEDS` a side.
+
+    A one-seed side has no sd of its own: the projection then assumes it spreads like the other
+    side (`mdd_basis` says so); the current design gets none."""
+    sd_a, sd_b = _sd(sa), _sd(sb)
+    now = detectable_difference(sd_a, sd_b, len(sa), len(sb)) if sd_a is not None and sd_b is not None else None
+    basis = "observed" if sd_a is not None and sd_b is not None else "other side's sd for the one-seed side"
+    pa, pb = (sd_a if sd_a is not None else sd_b), (sd_b if sd_b is not None else sd_a)
+    planned = (detectable_difference(pa, pb, PLANNED_SEEDS, PLANNED_SEEDS)
+               if pa is not None and pb is not None else None)
+    return {"sd_a": sd_a, "sd_b": sd_b, "mdd": now, f"mdd_{PLANNED_SEEDS}": planned, "mdd_basis": basis}
+
+
 def compare_seeds(side_a: Sequence[Path], side_b: Sequence[Path], seed: int = 0) -> dict[str, Any]:
-    """Seed-level comparison report: per family and measure, A, B, A-B with two intervals and tests."""
+    """One recipe against another: per family and measure, A, B, A-B with two intervals and tests,
+    Holm-adjusted across the perturbation families (`compare_recipes` widens that to recipes)."""
+    arm = _arm(side_a, side_b, seed)
+    holm_families = adjust([arm])
+    return {**arm, "holm_families": holm_families}
+
+
+def compare_recipes(arms: Sequence[Sequence[Path]], baseline: Sequence[Path], seed: int = 0) -> dict[str, Any]:
+    """Several recipes each against one baseline, Holm-adjusted across families x recipes.
+
+    Every arm is compared with the baseline on the items both score; the tests of one measure
+    (one test kind: Welch or permutation) over every perturbation family of every arm form one
+    Holm family, clean accuracy over the arms another, and worst case over all families another."""
+    if not arms:
+        raise DataError("compare --baseline needs at least one group to compare against the baseline")
+    reports = [_arm(a, baseline, seed) for a in arms]
+    holm_families = adjust(reports)
+    return {"baseline": [str(p) for p in baseline], "baseline_label": side_label(baseline),
+            "arms": reports, "holm_families": holm_families, "n_bootstrap": N_BOOTSTRAP, "bootstrap_seed": seed}
+
+
+def _arm(side_a: Sequence[Path], side_b: Sequence[Path], seed: int) -> dict[str, Any]:
+    """Rows for one A-vs-B comparison, without any multiplicity correction yet."""
     keys, gold, a, b = load_sides(side_a, side_b)
     by_family = tables(keys, gold, a, b)
     n_clusters = len(next(iter(by_family["clean"].values())).counts)
     n_a, n_b = len(a.pred), len(b.pred)
+    seed_level = min(n_a, n_b) >= 2
     hierarchical = Resamples.draw(n_clusters, n_a, n_b, seed)
     items_only = Resamples.draw(n_clusters, n_a, n_b, seed, resample_seeds=False)
     rows = []
@@ -237,53 +326,51 @@ def compare_seeds(side_a: Sequence[Path], side_b: Sequence[Path], seed: int = 0)
             va, vb = point(table)
             sa, sb = per_seed(table)
             rows.append({"family": family, "measure": measure, "n": int(table.counts.sum()),
-                         "a": va, "b": vb, "diff": va - vb, "ci": interval(table, hierarchical),
+                         "a": va, "b": vb, "diff": va - vb,
+                         "ci": interval(table, hierarchical) if seed_level else None,
                          "ci_items_only": interval(table, items_only),
                          "seeds_a": sa.tolist(), "seeds_b": sb.tolist(),
-                         "welch_p": welch_p(sa, sb), "permutation_p": permutation_p(sa, sb, seed)})
-    for measure in MEASURES:  # Holm across the perturbation families, one measure at a time
-        group = [r for r in rows if r["measure"] == measure and r["family"] not in ("clean", "all")]
-        for test in ("welch_p", "permutation_p"):
-            for row, adjusted in zip(group, holm([r[test] for r in group])):
-                row[f"{test}_holm"] = adjusted
-    n_families = len([f for f in by_family if f not in ("clean", "all")])
-    min_p = permutation_min_p(n_a, n_b)
-    return {"a": [str(p) for p in side_a], "b": [str(p) for p in side_b], "seeds": [n_a, n_b],
+                         "welch_p": welch_p(sa, sb), "permutation_p": permutation_p(sa, sb, seed),
+                         **_power(sa, sb)})
+    return {"a": [str(p) for p in side_a], "b": [str(p) for p in side_b],
+            "label_a": side_label(side_a), "label_b": side_label(side_b), "seeds": [n_a, n_b],
+            "seed_level": seed_level, "why_not": None if seed_level else ONE_SEED,
             "n_shared": len(keys), "n_bootstrap": N_BOOTSTRAP, "bootstrap_seed": seed, "rows": rows,
-            "min_permutation_p": min_p, "min_permutation_p_holm": min(1.0, n_families * min_p),
-            "n_families": n_families}
+            "min_permutation_p": permutation_min_p(n_a, n_b),
+            "n_families": len([f for f in by_family if f not in WHOLE])}
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}"
+ONE_SEED = ("a side has one seed: its seed-to-seed variance cannot be estimated, so there is no seed-level "
+            "interval and no Welch test; the item-level interval covers these particular models only")
 
 
-def _ci(ci: tuple[float, float]) -> str:
-    return f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+def _scope(family: str) -> str:
+    return family if family in WHOLE else "families"
 
 
-def _p(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3g}"
+def adjust(arms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Holm-adjust every row's Welch and permutation p in place, and describe each family of tests.
 
-
-def render_seeds(report: dict[str, Any]) -> str:
-    """Markdown table of the seed-level comparison, then what its p-values can and cannot say."""
-    from tabulate import tabulate
-
-    rows = [[r["family"], r["measure"], r["n"], _pct(r["a"]), _pct(r["b"]), f"{100 * r['diff']:+.1f}",
-             _ci(r["ci"]), _ci(r["ci_items_only"]), _p(r["welch_p"]), _p(r.get("welch_p_holm")),
-             _p(r["permutation_p"]), _p(r.get("permutation_p_holm"))] for r in report["rows"]]
-    table = tabulate(rows, headers=["family", "measure", "n", "A %", "B %", "A-B", "95% CI seeds+items",
-                                    "95% CI items only", "Welch p", "Holm", "perm. p", "Holm"],
-                     tablefmt="github", disable_numparse=True)
-    n_a, n_b = report["seeds"]
-    notes = (f"{n_a} vs {n_b} seeds, {report['n_shared']} shared scored items. Intervals: {report['n_bootstrap']} "
-             "hierarchical bootstrap draws (seeds resampled within each side, then XNLI items with their versions "
-             "in every language and severity together); the items-only column keeps every seed once. Tests compare "
-             "the per-seed measures: Welch's t-test and an exact permutation test over seed labels; Holm adjusts "
-             f"across the {report['n_families']} perturbation families, per measure. The smallest permutation p this "
-             f"design can reach is {report['min_permutation_p']:.3g} ({report['min_permutation_p_holm']:.3g} after "
-             "Holm), so with few seeds no difference can be called significant by that test; Welch's p rests on "
-             "normality of a handful of seed values. Percentages are pooled over the family's languages and "
-             "severities; loss_rate is on versions of clean items every seed of both sides got right.")
-    return f"{table}\n\n{notes}\n"
+    A family of tests is one test kind on one measure over one scope: the perturbation families
+    of every arm together, or the clean row of every arm, or the every-family worst case of every
+    arm.  Tests without a p (Welch on a one-seed side) are not in it.  Each row also gets the
+    smallest adjusted permutation p its family can reach (m times the smallest raw p possible)."""
+    groups: dict[tuple[str, str, str], list[tuple[dict[str, Any], float]]] = {}
+    for arm in arms:
+        for row in arm["rows"]:
+            for test in TESTS:
+                groups.setdefault((_scope(row["family"]), row["measure"], test), []).append(
+                    (row, arm["min_permutation_p"]))
+    described = []
+    for (scope, measure, test), members in groups.items():
+        adjusted = holm([row[test] for row, _ in members])
+        m = sum(p is not None for p in adjusted)
+        for (row, _), value in zip(members, adjusted):
+            row[f"{test}_holm"] = value
+            row[f"{test}_holm_m"] = m
+        if test == "permutation_p":
+            reachable = min(1.0, m * min(p for _, p in members)) if m else None
+            for row, _ in members:
+                row["permutation_p_holm_min"] = reachable
+        described.append({"scope": scope, "measure": measure, "test": test, "m": m})
+    return described
