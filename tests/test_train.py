@@ -307,7 +307,7 @@ def test_trained_lora_folder_scores_through_bench(tmp_path: Path, tiny_xlmr: Pat
 
     recipe = write_recipe(tmp_path, tiny_xlmr, [_stage("anli", 3), _stage("mnli", 3)], regime="stilts",
                           intermediate_tasks=["anli"])
-    train(recipe, tmp_path / "model", data_root=data_root, progress=False)
+    summary = train(recipe, tmp_path / "model", data_root=data_root, progress=False)
     out = tmp_path / "run"
     assert main(["bench", str(tmp_path / "model"), "--recipe", str(recipe), "--data-dir", str(data_root),
                  "--split", "dev", "--languages", "en,hi", "--limit", "4", "--out", str(out),
@@ -315,3 +315,11 @@ def test_trained_lora_folder_scores_through_bench(tmp_path: Path, tiny_xlmr: Pat
     record = load_record(out / "result.json")
     assert record["training"]["regime"] == "stilts" and record["training"]["intermediate_tasks"] == ["anli"]
     assert record["model"]["base_model"] == str(tiny_xlmr) and record["model"]["label_map_source"] == "config"
+    # each stage's evidence travels from train_summary.json into the record
+    stages = record["training"]["stages"]
+    assert [(s["stage"], s["task"]) for s in stages] == [(0, "anli"), (1, "mnli")]
+    for entry, trained in zip(stages, summary["stages"]):
+        assert {k: trained[k] for k in entry} == entry
+        assert {"held_out_accuracy", "held_out_n", "ci95", "chance", "learned", "selection"} <= set(entry)
+    assert record["training"]["selected_on"] == "mnli-dev"
+    assert record["training"]["mnli_dev_accuracy"] == summary["mnli_dev_accuracy"]
