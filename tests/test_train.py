@@ -271,8 +271,15 @@ def test_full_fine_tuning_saves_a_plain_checkpoint(tmp_path: Path, tiny_bert: Pa
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
     summary = train(path, tmp_path / "out", data_root=data_root, progress=False)
     assert summary["method"] == "full" and (tmp_path / "out" / "model.safetensors").is_file()
+    assert summary["trainable_parameters"] == summary["total_parameters"]  # every weight, not an adapter
+    assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
+    assert all("learned" in stage and "ci95" in stage for stage in summary["stages"])
     model, tokenizer = load_trained_model(tmp_path / "out")
     assert model.config.id2label[2] == "contradiction" and tokenizer is not None
+    base, _ = load_trained_model(tiny_bert)
+    trained = dict(model.named_parameters())
+    moved = [n for n, p in base.named_parameters() if n in trained and not torch.equal(p, trained[n])]
+    assert any(".encoder." in n for n in moved)  # the encoder itself was trained
 
 
 @pytest.mark.slow
