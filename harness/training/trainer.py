@@ -416,14 +416,10 @@ class Trainer:
 
     # ---- evaluation and early stopping --------------------------------------------------
 
-    def evaluate(self, components: list[Component], heads: Any | None, batch_size: int) -> dict[str, float]:
-        """Accuracy on each component's held-out items (length-sorted batches for speed)."""
-        counts = self.count_correct(components, heads, batch_size)
-        return {name: correct / max(1, n) for name, (correct, n) in counts.items()}
-
     def count_correct(self, components: list[Component], heads: Any | None, batch_size: int,
                       side: str = "dev") -> dict[str, tuple[int, int]]:
-        """(correct, items) per component on its held-out (`dev`) or reported (`report`) items."""
+        """(correct, items) per component on its held-out (`dev`) or reported (`report`) items,
+        in length-sorted batches for speed."""
         import torch
 
         assert self.bundle is not None
