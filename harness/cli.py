@@ -333,16 +333,19 @@ def cmd_base_model(args: argparse.Namespace) -> int:
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a checkpoint from a recipe (direct or STILTs)",
                        description="Run a recipe.yaml: intermediate task(s) then MNLI, LoRA or full fine-tuning, "
-                                   "with evaluation on the MNLI dev sample, early stopping, a training log and "
-                                   "resumption after an interruption (rerun the same command).")
+                                   "with early stopping on each stage's held-out items (for MNLI its dev sample, or a held-out "
+                                   "part of MNLI train with sources.mnli.selection_fraction), a training log, "
+                                   "whether each stage learned, and resumption after an interruption (rerun the "
+                                   "same command).")
     p.add_argument("recipe", type=Path, help="recipe.yaml")
     p.add_argument("--out", type=Path, required=True, help="output folder (adapter, logs, checkpoints)")
     p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA, else the download cache)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--restart", action="store_true", help="discard an unfinished run instead of resuming it")
     p.add_argument("--require-learned", action="store_true",
-                   help="exit 4, keeping no model, when a stage's held-out 95%% interval does not clear chance "
-                        "(also recipe training.require_learned: true); without it such a stage is a warning")
+                   help="exit 4, keeping no model, when a stage's held-out 95%% interval does not clear chance and "
+                        "the majority label's share (also recipe training.require_learned: true); without it "
+                        "such a stage is a warning")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
