@@ -2,7 +2,8 @@
 
 argparse with one small function per subcommand; every heavy import happens inside the
 subcommand that needs it, so `xnli-robust --help` stays instant.  Exit codes: 0 success,
-2 bad input or option (HarnessError), 3 integrity failure, 130 interrupted, 1 a bug.
+2 bad input or option (HarnessError), 3 integrity failure, 4 a training stage that did not learn
+(`train --require-learned`), 130 interrupted, 1 a bug.
 """
 
 from __future__ import annotations
@@ -369,13 +370,19 @@ def cmd_base_model(args: argparse.Namespace) -> int:
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a checkpoint from a recipe (direct or STILTs)",
                        description="Run a recipe.yaml: intermediate task(s) then MNLI, LoRA or full fine-tuning, "
-                                   "with evaluation on the MNLI dev sample, early stopping, a training log and "
-                                   "resumption after an interruption (rerun the same command).")
+                                   "with early stopping on each stage's held-out items (for MNLI its dev sample, or a held-out "
+                                   "part of MNLI train with sources.mnli.selection_fraction), a training log, "
+                                   "whether each stage learned, and resumption after an interruption (rerun the "
+                                   "same command).")
     p.add_argument("recipe", type=Path, help="recipe.yaml")
     p.add_argument("--out", type=Path, required=True, help="output folder (adapter, logs, checkpoints)")
     p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA, else the download cache)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--restart", action="store_true", help="discard an unfinished run instead of resuming it")
+    p.add_argument("--require-learned", action="store_true",
+                   help="exit 4, keeping no model, when a stage's held-out 95%% interval does not clear chance and "
+                        "the majority label's share (also recipe training.require_learned: true); without it "
+                        "such a stage is a warning")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -385,11 +392,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from harness.training.trainer import train
 
     summary = train(args.recipe, args.out, data_root=data_root(args.data_dir), device=args.device,
-                    resume=not args.restart, progress=not args.no_progress)
+                    resume=not args.restart, progress=not args.no_progress, require_learned=args.require_learned)
     if not summary.get("finished", True):
         print(f"stopped early; rerun to resume from {args.out}")
         return 1
-    print(json.dumps({k: summary.get(k) for k in ("mnli_dev_accuracy", "steps", "seconds", "device")}, indent=2))
+    print(json.dumps({k: summary.get(k) for k in ("mnli_dev_accuracy", "selected_on", "steps", "seconds", "device")},
+                     indent=2))
     print(f"trained model: {args.out}")
     return 0
 

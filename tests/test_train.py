@@ -271,8 +271,15 @@ def test_full_fine_tuning_saves_a_plain_checkpoint(tmp_path: Path, tiny_bert: Pa
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
     summary = train(path, tmp_path / "out", data_root=data_root, progress=False)
     assert summary["method"] == "full" and (tmp_path / "out" / "model.safetensors").is_file()
+    assert summary["trainable_parameters"] == summary["total_parameters"]  # every weight, not an adapter
+    assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
+    assert all("learned" in stage and "ci95" in stage for stage in summary["stages"])
     model, tokenizer = load_trained_model(tmp_path / "out")
     assert model.config.id2label[2] == "contradiction" and tokenizer is not None
+    base, _ = load_trained_model(tiny_bert)
+    trained = dict(model.named_parameters())
+    moved = [n for n, p in base.named_parameters() if n in trained and not torch.equal(p, trained[n])]
+    assert any(".encoder." in n for n in moved)  # the encoder itself was trained
 
 
 @pytest.mark.slow
@@ -307,7 +314,7 @@ def test_trained_lora_folder_scores_through_bench(tmp_path: Path, tiny_xlmr: Pat
 
     recipe = write_recipe(tmp_path, tiny_xlmr, [_stage("anli", 3), _stage("mnli", 3)], regime="stilts",
                           intermediate_tasks=["anli"])
-    train(recipe, tmp_path / "model", data_root=data_root, progress=False)
+    summary = train(recipe, tmp_path / "model", data_root=data_root, progress=False)
     out = tmp_path / "run"
     assert main(["bench", str(tmp_path / "model"), "--recipe", str(recipe), "--data-dir", str(data_root),
                  "--split", "dev", "--languages", "en,hi", "--limit", "4", "--out", str(out),
@@ -315,3 +322,11 @@ def test_trained_lora_folder_scores_through_bench(tmp_path: Path, tiny_xlmr: Pat
     record = load_record(out / "result.json")
     assert record["training"]["regime"] == "stilts" and record["training"]["intermediate_tasks"] == ["anli"]
     assert record["model"]["base_model"] == str(tiny_xlmr) and record["model"]["label_map_source"] == "config"
+    # each stage's evidence travels from train_summary.json into the record
+    stages = record["training"]["stages"]
+    assert [(s["stage"], s["task"]) for s in stages] == [(0, "anli"), (1, "mnli")]
+    for entry, trained in zip(stages, summary["stages"]):
+        assert {k: trained[k] for k in entry} == entry
+        assert {"held_out_accuracy", "held_out_n", "ci95", "chance", "learned", "selection"} <= set(entry)
+    assert record["training"]["selected_on"] == "mnli-dev"
+    assert record["training"]["mnli_dev_accuracy"] == summary["mnli_dev_accuracy"]

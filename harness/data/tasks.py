@@ -17,10 +17,12 @@ Face dataset instead (for users with the full MNLI train set), through `hub_load
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import hashlib
 import io
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, Union
@@ -85,6 +87,14 @@ class TaskData:
     dev: list[Item]
     files: dict[str, Any] = field(default_factory=dict)
     split_note: str = ""
+    report: list[Item] = field(default_factory=list)
+    """Items evaluated once, on the selected weights, and never used to select (a train/dev task
+    with `selection_fraction`: its dev file; `dev` is then the held-out part of train)."""
+    selection: str = "dev"
+    """What `dev` is: "dev" (the task's dev file), "heldout" (a held-out part of a pool) or
+    "train-heldout" (a held-out part of train, with `report` the dev file)."""
+    fraction: float | None = None
+    """The held-out share of the pool or of train (None for "dev")."""
 
 
 # --------------------------------------------------------------------------- file readers
@@ -303,13 +313,30 @@ def load_task(name: str, data_root: Path, source: dict[str, Any] | None = None) 
     `source` is `{train: [...], dev: [...]}` or `{pool: [...], heldout_fraction: 0.1}`.
     """
     spec = TASKS[name]
-    source = source or ({"train": spec.train, "dev": spec.dev} if spec.train else {"pool": spec.pool})
+    source = dict(source or {})
+    if not {"train", "dev", "pool"} & set(source):  # only fractions given: the task's default files
+        source.update({"train": spec.train, "dev": spec.dev} if spec.train else {"pool": spec.pool})
     if "pool" in source:
         return _split_pool(spec, _as_list(source["pool"]), float(source.get("heldout_fraction", spec.heldout_fraction)),
                            data_root)
     train, train_files = _read_files(spec, _as_list(source["train"]), data_root)
     dev, dev_files = _read_files(spec, _as_list(source["dev"]), data_root)
-    return TaskData(spec, train, dev, {**train_files, **dev_files}, "train and dev from separate files")
+    files = {**train_files, **dev_files}
+    if "selection_fraction" in source:
+        return _split_train(spec, train, dev, files, float(source["selection_fraction"]))
+    return TaskData(spec, train, dev, files, "train and dev from separate files")
+
+
+def _split_train(spec: TaskSpec, train: list[Item], dev: list[Item], files: dict[str, Any],
+                 fraction: float) -> TaskData:
+    """Hold out a share of train (by id hash) to select the checkpoint; dev is only reported."""
+    select = [it for it in train if in_heldout(it.id, fraction)]
+    rest = [it for it in train if not in_heldout(it.id, fraction)]
+    if not select or not rest:
+        raise DataError(f"{spec.name}: selection fraction {fraction} leaves an empty train or selection side")
+    note = (f"{len(select)} of {len(train)} train items (sha256(id) < {fraction}) held out to select the checkpoint, "
+            f"{len(rest)} trained on; the {len(dev)} dev items are evaluated once, on the selected weights")
+    return TaskData(spec, rest, select, files, note, report=dev, selection="train-heldout", fraction=fraction)
 
 
 def _split_pool(spec: TaskSpec, refs: tuple[str, ...], fraction: float, data_root: Path) -> TaskData:
@@ -320,7 +347,17 @@ def _split_pool(spec: TaskSpec, refs: tuple[str, ...], fraction: float, data_roo
         raise DataError(f"{spec.name}: held-out fraction {fraction} leaves an empty train or dev side")
     note = (f"no train split available: {len(items)} labelled items of {', '.join(refs)} pooled; "
             f"{len(dev)} (sha256(id) < {fraction}) held out for early stopping, {len(train)} trained on")
-    return TaskData(spec, train, dev, files, note)
+    return TaskData(spec, train, dev, files, note, selection="heldout", fraction=fraction)
+
+
+def permute_labels(items: Sequence[Item], rng: random.Random) -> list[Item]:
+    """The same items with their labels permuted across them (the shuffled-label control).
+
+    A permutation keeps the label distribution and breaks only the link from an item to its
+    label, so whatever a model fits is the distribution, not the task."""
+    labels = [it.label for it in items]
+    rng.shuffle(labels)
+    return [dataclasses.replace(it, label=label) for it, label in zip(items, labels)]
 
 
 def items_sha256(items: Sequence[Item]) -> str:

@@ -355,7 +355,18 @@ def training_info(cfg: BenchConfig) -> dict[str, Any]:
         raise DataError(f"regime must be direct or stilts, not {info['regime']!r}")
     if info["regime"] == "stilts" and not info["intermediate_tasks"]:
         raise DataError("regime stilts needs --intermediate-tasks (e.g. anli,qqp)")
+    info.update(trained_stages(cfg.model, cfg.data_dir))
     return info
+
+
+def trained_stages(model: str, data_dir: str | None) -> dict[str, Any]:
+    """`stages` (each stage's held-out evidence), `selected_on` and `mnli_dev_accuracy` from a
+    checkpoint folder's `train_summary.json`; {} for a hub id or a folder `train` did not write."""
+    from harness.training.evidence import read_training_folder
+
+    folder = Path(model)
+    found = read_training_folder(folder, data_root(data_dir)) if folder.is_dir() else None
+    return found or {}
 
 
 # ---- scoring ----------------------------------------------------------------------------------

@@ -21,9 +21,14 @@ Design choices, and why:
 - Resumption: a checkpoint (trainable weights, optimizer, RNG state, data position, early-stopping
   state, log length) is written atomically every `checkpoint_every` steps and at every stage
   boundary.  A resumed run replays exactly what the uninterrupted run would have done.
-- Early stopping on the stage's held-out accuracy (MNLI dev for the final stage) keeps the best
-  weights of each stage; the saved model is the best MNLI-dev one.  MNLI dev therefore selects
-  the model and is only a sanity number; XNLI is the evaluation.
+- Early stopping on the stage's held-out accuracy keeps the best weights of each stage.  For the
+  final stage that is MNLI dev unless the mnli source gives `selection_fraction`: then a held-out
+  part of MNLI train (by id hash) selects, and dev is evaluated once, on the selected weights,
+  so the reported MNLI dev accuracy is not the number that chose the checkpoint.  Every stage's
+  summary says how it was selected and whether it learned (`harness.metrics.learning`: the
+  selected checkpoint's held-out accuracy, its Wilson interval, chance, `learned`).
+- `shuffle_labels: true` on an intermediate stage is the control arm: the same steps on labels
+  permuted across the examples (held-out labels too), seeded by the recipe seed.
 - Texts are fed as plain (premise, hypothesis) pairs, without e5's "query: " prefix, exactly as
   the scoring adapter feeds them.
 
@@ -44,14 +49,17 @@ Recipe format (unknown keys are errors, with a "did you mean"):
       precision: bf16                     # bf16 autocast on cuda; cpu is always fp32
       checkpoint_every: 200               # optimisation steps
       log_every: 20
+      require_learned: false              # true: a stage whose interval does not clear chance is an error
     stages:                               # the last one must be mnli
       - {task: anli, epochs: 2, batch_size: 32, lr: 5.0e-4, eval_every: 100, patience: 3}
       - {task: mnli, epochs: 3, batch_size: 32, lr: 5.0e-4, eval_every: 100, patience: 4}
-      # optional per stage: max_steps, train_limit, eval_limit (first N items), and for
-      # task: mix a list `mix: [anli, qqp, socialiqa]`
+      # optional per stage: max_steps, train_limit, eval_limit (first N items), shuffle_labels
+      # (intermediate stages only), and for task: mix a list `mix: [anli, qqp, socialiqa]`
     sources:                              # optional; defaults in harness.data.tasks.TASKS
       mnli: {train: hub:nyu-mll/multi_nli:train, dev: english-nli/mnli-sample-dev.json.gz}
       anli: {pool: [intermediate/anli/R1-dev.jsonl.gz], heldout_fraction: 0.1}
+      # or only a fraction, with the default files: select on 10% of MNLI train, report dev
+      # mnli: {selection_fraction: 0.1}
 """
 
 from __future__ import annotations
@@ -95,6 +103,7 @@ class TrainingSpec:
     precision: str = "bf16"  # bf16 autocast on cuda; always fp32 on cpu
     checkpoint_every: int = 200
     log_every: int = 20
+    require_learned: bool = False  # a stage whose held-out interval does not clear chance is an error
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,7 @@ class StageSpec:
     train_limit: int | None = None
     eval_limit: int | None = None
     mix: tuple[str, ...] = ()
+    shuffle_labels: bool = False  # the control: labels permuted across examples (train and held-out)
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -140,11 +150,11 @@ _TOP_KEYS = {"name", "regime", "base_model", "seed", "max_length", "training", "
              "intermediate_tasks", "description"}
 _TOP_REQUIRED = {"name", "regime", "base_model", "seed", "stages"}
 _TRAINING_KEYS = {"method", "lora", "weight_decay", "warmup_ratio", "max_grad_norm", "precision",
-                  "checkpoint_every", "log_every"}
+                  "checkpoint_every", "log_every", "require_learned"}
 _LORA_KEYS = {"r", "alpha", "dropout", "target_modules"}
 _STAGE_KEYS = {"task", "epochs", "batch_size", "lr", "eval_every", "patience", "max_steps", "train_limit",
-               "eval_limit", "mix"}
-_SOURCE_KEYS = {"train", "dev", "pool", "heldout_fraction"}
+               "eval_limit", "mix", "shuffle_labels"}
+_SOURCE_KEYS = {"train", "dev", "pool", "heldout_fraction", "selection_fraction"}
 
 
 _ALIASES = {"learning_rate": "lr", "steps": "max_steps", "num_epochs": "epochs", "model": "base_model",
@@ -188,6 +198,12 @@ def _float(value: Any, where: str, low: float = 0.0, high: float = math.inf) -> 
     return float(value)
 
 
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(where, f"expected true or false, got {value!r}")
+    return value
+
+
 def _choice(value: Any, choices: Sequence[str], where: str) -> str:
     if value not in choices:
         raise _fail(where, f"expected one of {', '.join(choices)}, got {value!r}")
@@ -218,7 +234,8 @@ def _parse_training(raw: Any, where: str) -> TrainingSpec:
         max_grad_norm=_float(raw.get("max_grad_norm", d.max_grad_norm), f"{where}.max_grad_norm", 0.0),
         precision=_choice(raw.get("precision", d.precision), ("fp32", "bf16"), f"{where}.precision"),
         checkpoint_every=_int(raw.get("checkpoint_every", d.checkpoint_every), f"{where}.checkpoint_every", 1),
-        log_every=_int(raw.get("log_every", d.log_every), f"{where}.log_every", 1))
+        log_every=_int(raw.get("log_every", d.log_every), f"{where}.log_every", 1),
+        require_learned=_bool(raw.get("require_learned", d.require_learned), f"{where}.require_learned"))
 
 
 def _parse_stage(raw: Any, where: str) -> StageSpec:
@@ -244,7 +261,8 @@ def _parse_stage(raw: Any, where: str) -> StageSpec:
         patience=_int(raw.get("patience"), f"{where}.patience", 1, optional=True),
         max_steps=_int(raw.get("max_steps"), f"{where}.max_steps", 1, optional=True),
         train_limit=_int(raw.get("train_limit"), f"{where}.train_limit", 1, optional=True),
-        eval_limit=_int(raw.get("eval_limit"), f"{where}.eval_limit", 1, optional=True))
+        eval_limit=_int(raw.get("eval_limit"), f"{where}.eval_limit", 1, optional=True),
+        shuffle_labels=_bool(raw.get("shuffle_labels", d.shuffle_labels), f"{where}.shuffle_labels"))
 
 
 def _check_regime(regime: str, stages: tuple[StageSpec, ...], where: str) -> None:
@@ -254,6 +272,9 @@ def _check_regime(regime: str, stages: tuple[StageSpec, ...], where: str) -> Non
         raise _fail(f"{where}.stages", f"the last stage must be task: {FINAL_TASK} (got {stages[-1].task})")
     if any(s.task == FINAL_TASK for s in stages[:-1]):
         raise _fail(f"{where}.stages", f"{FINAL_TASK} may only be the last stage")
+    if stages[-1].shuffle_labels:
+        raise _fail(f"{where}.stages[{len(stages) - 1}].shuffle_labels",
+                    "the shuffled-label control is for intermediate stages; the final mnli stage must learn")
     if regime == "direct" and len(stages) != 1:
         raise _fail(f"{where}.regime", "direct means a single mnli stage; use regime: stilts for intermediate stages")
     if regime == "stilts" and len(stages) < 2:
@@ -265,18 +286,35 @@ def _parse_sources(raw: Any, where: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for task, source in raw.items():
         source = _check_keys(source, _SOURCE_KEYS, set(), f"{where}.{task}")
-        has_split = "train" in source or "dev" in source
-        if has_split == ("pool" in source) or (has_split and not ("train" in source and "dev" in source)):
-            raise _fail(f"{where}.{task}", "give either train and dev, or pool (with optional heldout_fraction)")
+        _check_source_shape(source, TASKS[task].pool and not TASKS[task].train, f"{where}.{task}")
         for key in ("train", "dev", "pool"):
             value = source.get(key)
             if value is not None and not (isinstance(value, str) or (
                     isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
                 raise _fail(f"{where}.{task}.{key}", "expected a path (relative to the data root) or a list of paths")
-        if "heldout_fraction" in source:
-            _float(source["heldout_fraction"], f"{where}.{task}.heldout_fraction", 0.01, 0.5)
+        for key in ("heldout_fraction", "selection_fraction"):
+            if key in source:
+                _float(source[key], f"{where}.{task}.{key}", 0.01, 0.5)
         out[task] = dict(source)
     return out
+
+
+def _check_source_shape(source: dict[str, Any], pooled_by_default: bool, where: str) -> None:
+    """train and dev, or pool, or neither (the task's default files, e.g. to add a fraction).
+
+    `selection_fraction` (a train/dev task) holds out that share of train, by id hash, to select
+    the checkpoint, and leaves dev to be evaluated once on the selected weights; a pooled task's
+    `heldout_fraction` already plays that part and it has no dev to report."""
+    has_split = "train" in source or "dev" in source
+    if (has_split and "pool" in source) or (has_split and not ("train" in source and "dev" in source)):
+        raise _fail(where, "give either train and dev, or pool (with optional heldout_fraction)")
+    pooled = "pool" in source or (not has_split and pooled_by_default)
+    if pooled and "selection_fraction" in source:
+        raise _fail(f"{where}.selection_fraction", "a pooled task is selected on its heldout_fraction; "
+                    "selection_fraction needs separate train and dev files")
+    if not pooled and "heldout_fraction" in source:
+        raise _fail(f"{where}.heldout_fraction", "only a pooled task takes heldout_fraction "
+                    "(for train and dev files use selection_fraction)")
 
 
 def load_recipe(path: Path) -> Recipe:

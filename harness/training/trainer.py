@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import random
 import shutil
 import sys
 import tempfile
@@ -23,17 +24,20 @@ from typing import Any, Callable
 
 from harness import __version__
 from harness.core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from harness.core.errors import HarnessError, ModelError
+from harness.core.errors import HarnessError, ModelError, warn
 from harness.core.hashing import sha256_file
-from harness.data.tasks import Item, TaskData, TaskSpec, items_sha256, load_task
+from harness.data.tasks import Item, TaskData, TaskSpec, items_sha256, load_task, permute_labels
+from harness.metrics.learning import HeldOut, describe, majority_count, not_learned, stage_evidence
 
 from adapters.checkpoints import ID2LABEL, _portable_base_name, resolve_base_model
 from harness.core.seeds import derive_seed
 from harness.training.model import ModelBundle, _generator, build_model, collate, encode_items, load_trainable_state, make_head, swapped_head, trainable_state
+from harness.training.evidence import held_out_text, selected_on, selection_text
 from harness.training.recipe import FINAL_TASK, Recipe, StageSpec, load_recipe
+
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_FILE = "state.pt"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: the position keeps the best evaluation's counts (stage evidence)
 SUMMARY_FILE = "train_summary.json"
 LOG_FILE = "training_log.jsonl"
 ARTEFACT_FILES = ("adapter_config.json", "adapter_model.safetensors", "config.json", "model.safetensors",
@@ -46,6 +50,15 @@ class TrainingStopped(Exception):
     """Raised internally when `stop_after_steps` is reached (the run is checkpointed first)."""
 
 
+class StageNotLearned(HarnessError):
+    """A stage whose held-out interval does not clear chance, under `require_learned`.
+
+    Its own exit code (4), so a script running many trainings can tell "did not learn" from bad
+    input (2); the output folder keeps only the training log, which records the evidence."""
+
+    exit_code = 4
+
+
 @dataclass
 class Component:
     """One task of a stage, tokenised once."""
@@ -56,6 +69,8 @@ class Component:
     dev_items: list[Item]
     train_enc: list[Any]
     dev_enc: list[Any]
+    report_items: list[Item] = field(default_factory=list)
+    report_enc: list[Any] = field(default_factory=list)
 
 
 # =========================================================================== run state
@@ -77,6 +92,7 @@ class Position:
     stopped: str = ""  # "" while training, then why the stage ended: epochs, max_steps or early_stopping
     loss_sum: float = 0.0
     loss_count: int = 0
+    best_correct: dict[str, int] = field(default_factory=dict)  # per task, at the best evaluation
 
 
 @dataclass
@@ -105,8 +121,10 @@ class Trainer:
     """Runs a recipe's stages with evaluation, early stopping and checkpoints."""
 
     def __init__(self, recipe: Recipe, out_dir: Path, data_root: Path, device: str, progress: bool,
-                 stop_after_steps: int | None, on_step: Callable[[int], None] | None) -> None:
+                 stop_after_steps: int | None, on_step: Callable[[int], None] | None,
+                 require_learned: bool = False) -> None:
         self.recipe, self.out_dir, self.data_root = recipe, Path(out_dir), Path(data_root)
+        self.require_learned = require_learned or recipe.training.require_learned
         self.device, self.progress = device, progress
         self.stop_after_steps, self.on_step = stop_after_steps, on_step
         self.state = RunState()
@@ -169,16 +187,22 @@ class Trainer:
         rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
         return rows[:lines]
 
-    def _load_component(self, task: str, stage: StageSpec) -> Component:
+    def _load_component(self, index: int, task: str, stage: StageSpec) -> Component:
         assert self.bundle is not None
         if task not in self.task_data:
             self.task_data[task] = load_task(task, self.data_root, self.recipe.sources.get(task))
         data = self.task_data[task]
-        train_items = data.train[:stage.train_limit] if stage.train_limit else data.train
-        dev_items = data.dev[:stage.eval_limit] if stage.eval_limit else data.dev
+        sides = {"train": data.train[:stage.train_limit] if stage.train_limit else data.train,
+                 "dev": data.dev[:stage.eval_limit] if stage.eval_limit else data.dev,
+                 "report": data.report[:stage.eval_limit] if stage.eval_limit else data.report}
+        if stage.shuffle_labels:
+            sides = {side: permute_labels(items, random.Random(derive_seed(self.recipe.seed, "shuffle-labels",
+                                                                           index, task, side)))
+                     for side, items in sides.items()}
         tok, length = self.bundle.tokenizer, self.recipe.max_length
-        return Component(data.spec, data, train_items, dev_items,
-                         encode_items(tok, train_items, length), encode_items(tok, dev_items, length))
+        enc = {side: encode_items(tok, items, length) for side, items in sides.items()}
+        return Component(data.spec, data, sides["train"], sides["dev"], enc["train"], enc["dev"],
+                         sides["report"], enc["report"])
 
     # ---- logging and checkpoints --------------------------------------------------------
 
@@ -278,7 +302,7 @@ class Trainer:
 
     def _run_stage(self, index: int) -> None:
         stage = self.recipe.stages[index]
-        components = [self._load_component(t, stage) for t in stage.tasks]
+        components = [self._load_component(index, t, stage) for t in stage.tasks]
         heads = self._heads(index, components)
         optimizer = self._optimizer(heads, stage)
         self._resume_stage_state(optimizer, heads)
@@ -392,42 +416,49 @@ class Trainer:
 
     # ---- evaluation and early stopping --------------------------------------------------
 
-    def evaluate(self, components: list[Component], heads: Any | None, batch_size: int) -> dict[str, float]:
-        """Accuracy on each component's held-out items (length-sorted batches for speed)."""
+    def count_correct(self, components: list[Component], heads: Any | None, batch_size: int,
+                      side: str = "dev") -> dict[str, tuple[int, int]]:
+        """(correct, items) per component on its held-out (`dev`) or reported (`report`) items,
+        in length-sorted batches for speed."""
         import torch
 
         assert self.bundle is not None
         self.bundle.model.eval()
         if heads is not None:
             heads.eval()
-        scores: dict[str, float] = {}
+        counts: dict[str, tuple[int, int]] = {}
         try:
             with torch.no_grad(), self._autocast():
                 for comp in components:
-                    order = sorted(range(len(comp.dev_items)), key=lambda i: _length(comp.dev_enc[i]))
-                    correct = 0
-                    for start in range(0, len(order), batch_size):
-                        chunk = order[start:start + batch_size]
-                        logits = self._logits(comp, [comp.dev_enc[i] for i in chunk], heads)
-                        predicted = logits.float().argmax(dim=-1).cpu().tolist()
-                        correct += sum(int(p == comp.dev_items[i].label) for p, i in zip(predicted, chunk))
-                    scores[comp.spec.name] = correct / max(1, len(order))
+                    items, enc = getattr(comp, f"{side}_items"), getattr(comp, f"{side}_enc")
+                    counts[comp.spec.name] = (self._correct(comp, items, enc, heads, batch_size), len(items))
         finally:
             self.bundle.model.train()
             if heads is not None:
                 heads.train()
-        return scores
+        return counts
+
+    def _correct(self, comp: Component, items: list[Item], enc: list[Any], heads: Any | None, batch_size: int) -> int:
+        order = sorted(range(len(items)), key=lambda i: _length(enc[i]))
+        correct = 0
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            predicted = self._logits(comp, [enc[i] for i in chunk], heads).float().argmax(dim=-1).cpu().tolist()
+            correct += sum(int(p == items[i].label) for p, i in zip(predicted, chunk))
+        return correct
 
     def _evaluate_and_track(self, index: int, stage: StageSpec, components: list[Component],
                             heads: Any | None) -> float:
         pos = self.state.position
-        per_task = self.evaluate(components, heads, stage.batch_size * 2)
+        counts = self.count_correct(components, heads, stage.batch_size * 2)
+        per_task = {name: correct / max(1, n) for name, (correct, n) in counts.items()}
         metric = sum(per_task.values()) / len(per_task)
         pos.last_eval_step = pos.stage_step
         improved = pos.best_metric is None or metric > pos.best_metric
         if improved:
             assert self.bundle is not None
             pos.best_metric, pos.best_step, pos.bad_evals = metric, pos.stage_step, 0
+            pos.best_correct = {name: correct for name, (correct, _) in counts.items()}
             self.state.best_state = trainable_state(self.bundle.model)
         else:
             pos.bad_evals += 1
@@ -449,22 +480,61 @@ class Trainer:
         result = {"stage": index, "task": stage.task, "tasks": list(stage.tasks), "steps": pos.stage_step,
                   "best_accuracy": pos.best_metric,
                   "best_step": pos.best_step, "stopped": pos.stopped,
+                  **self._evidence(stage, components), "shuffled_labels": stage.shuffle_labels,
+                  **self._report(components, heads, stage.batch_size * 2),
                   "data": {c.spec.name: self._data_record(c) for c in components}}
         self.state.stage_results.append(result)
         self._log("stage_end", **{k: v for k, v in result.items() if k != "data"})
+        label = f"stage {index + 1}/{len(self.recipe.stages)} ({stage.task})"
         if self.progress:
-            print(f"stage {index + 1}/{len(self.recipe.stages)} {stage.task}: best held-out accuracy "
-                  f"{pos.best_metric:.4f} at step {pos.best_step} of {pos.stage_step} ({pos.stopped})",
+            print(f"{label}: best held-out accuracy {pos.best_metric:.4f} at step {pos.best_step} of "
+                  f"{pos.stage_step} ({pos.stopped}); {describe(result)}, learned: {result['learned']}",
                   file=sys.stderr, flush=True)
+        self._check_learned(label, result)
         self.state.position = Position(stage=index + 1, global_step=pos.global_step)
         self.state.best_state = None
         self._checkpoint(None, None)
 
+    def _evidence(self, stage: StageSpec, components: list[Component]) -> dict[str, Any]:
+        """The selected checkpoint's held-out evidence (harness.metrics.learning) and what selected it."""
+        correct = self.state.position.best_correct
+        held = [HeldOut(c.spec.name, correct[c.spec.name], len(c.dev_items), len(c.spec.labels),
+                        majority_count([it.label for it in c.dev_items])) for c in components]
+        parts = [held_out_text(c.spec.name, c.data.selection, len(c.dev_items), c.data.fraction) for c in components]
+        return {**stage_evidence(held), "selection": selection_text(parts)}
+
+    def _report(self, components: list[Component], heads: Any | None, batch_size: int) -> dict[str, Any]:
+        """The reported split (dev, when train held out the selection part), evaluated once on the
+        selected weights; {} for a task without one."""
+        with_report = [c for c in components if c.report_items]
+        if not with_report:
+            return {}
+        counts = self.count_correct(with_report, heads, batch_size, side="report")
+        return {"report": {name: {"accuracy": correct / n, "correct": correct, "n": n, "split": "dev"}
+                           for name, (correct, n) in counts.items()}}
+
+    def _check_learned(self, label: str, result: dict[str, Any]) -> None:
+        """Say loudly when a stage did not learn; under `require_learned` that is an error."""
+        failed = not_learned(result)
+        if not failed:
+            return
+        message = (f"{label} did not learn: {'; '.join(failed)} (the 95% interval's lower bound is not above "
+                   f"chance and the majority label's share); its updates may be noise")
+        self._log("not_learned", stage=result["stage"], task=result["task"], detail=failed)
+        if self.require_learned:
+            raise StageNotLearned(f"{message}. Stopped (require_learned); the evidence is in "
+                                  f"{self.out_dir / LOG_FILE}")
+        warn(f"{message}. Pass --require-learned (or training.require_learned: true) to make this an error")
+
     @staticmethod
     def _data_record(comp: Component) -> dict[str, Any]:
-        return {"files": comp.data.files, "split": comp.data.split_note,
-                "train_examples": len(comp.train_items), "dev_examples": len(comp.dev_items),
-                "train_items_sha256": items_sha256(comp.train_items), "dev_items_sha256": items_sha256(comp.dev_items)}
+        record = {"files": comp.data.files, "split": comp.data.split_note,
+                  "train_examples": len(comp.train_items), "dev_examples": len(comp.dev_items),
+                  "train_items_sha256": items_sha256(comp.train_items), "dev_items_sha256": items_sha256(comp.dev_items),
+                  "held_out": comp.data.selection}
+        if comp.report_items:
+            record.update(report_examples=len(comp.report_items), report_items_sha256=items_sha256(comp.report_items))
+        return record
 
     # ---- the artefact -------------------------------------------------------------------
 
@@ -473,9 +543,9 @@ class Trainer:
         assert self.bundle is not None
         self._write_model()
         final = self.state.stage_results[-1]
-        self._log("done", mnli_dev_accuracy=final["best_accuracy"], global_step=self.state.position.global_step)
-        self._write_log()
         summary = self._summary(final)
+        self._log("done", mnli_dev_accuracy=summary["mnli_dev_accuracy"], global_step=self.state.position.global_step)
+        self._write_log()
         atomic_write_json(self.out_dir / SUMMARY_FILE, summary)
         return summary
 
@@ -509,8 +579,7 @@ class Trainer:
             "format": "xnli-robust-train-summary/1", "finished": True,
             "name": self.recipe.name, "regime": self.recipe.regime,
             "intermediate_tasks": list(self.recipe.intermediate_tasks),
-            "mnli_dev_accuracy": final["best_accuracy"],
-            "mnli_dev_examples": final["data"][FINAL_TASK]["dev_examples"],
+            **self._mnli_dev(final),
             "steps": self.state.position.global_step, "seconds": round(self._elapsed(), 2),
             "resumes": self.state.resumes, "device": self._device_name(),
             "precision": "bf16-autocast" if self.device.startswith("cuda") and self.recipe.training.precision == "bf16" else "fp32",
@@ -527,6 +596,15 @@ class Trainer:
             "model_files_sha256": {p: sha256_file(self.out_dir / p) for p in files},
             "versions": _versions(),
         }
+
+    def _mnli_dev(self, final: dict[str, Any]) -> dict[str, Any]:
+        """MNLI dev accuracy, and what selected the checkpoint it was measured on: a held-out part
+        of MNLI train (dev then measured once, on those weights) or, in older recipes, dev itself."""
+        data = final["data"][FINAL_TASK]
+        report = final.get("report", {}).get(FINAL_TASK)
+        accuracy, n = (report["accuracy"], report["n"]) if report else (final["best_accuracy"], data["dev_examples"])
+        return {"mnli_dev_accuracy": accuracy, "mnli_dev_examples": n,
+                "selected_on": selected_on(FINAL_TASK, data["held_out"])}
 
     def _device_name(self) -> str:
         import torch
@@ -574,14 +652,17 @@ def _finished_summary(out_dir: Path, recipe: Recipe) -> dict[str, Any] | None:
 
 def train(recipe_path: Path, out_dir: Path, *, data_root: Path, device: str = "cpu", resume: bool = True,
           progress: bool = True, stop_after_steps: int | None = None,
-          on_step: Callable[[int], None] | None = None, keep_checkpoint: bool = False) -> dict[str, Any]:
+          on_step: Callable[[int], None] | None = None, keep_checkpoint: bool = False,
+          require_learned: bool = False) -> dict[str, Any]:
     """Run a recipe into `out_dir` and return the train summary.
 
     With `resume` (the default) an existing checkpoint in `out_dir` is continued and a finished
     run is returned as is; `resume=False` discards both and starts over.  `stop_after_steps`
     checkpoints and returns `{"finished": False, ...}` once that many optimisation steps are done
     (for time-boxed jobs and tests); `on_step(global_step)` is called after every step (an
-    exception raised there simulates a crash).
+    exception raised there simulates a crash).  `require_learned` (or the recipe's
+    `training.require_learned`) raises StageNotLearned at the end of a stage that did not learn,
+    leaving only the training log in `out_dir` (no checkpoint, no model files).
     """
     import torch
 
@@ -596,13 +677,18 @@ def train(recipe_path: Path, out_dir: Path, *, data_root: Path, device: str = "c
         return done
     devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
     with torch.random.fork_rng(devices=devices):
-        trainer = Trainer(recipe, out_dir, Path(data_root), device, progress, stop_after_steps, on_step)
+        trainer = Trainer(recipe, out_dir, Path(data_root), device, progress, stop_after_steps, on_step,
+                          require_learned)
         trainer.setup(resume)
         try:
             trainer.run()
         except TrainingStopped:
             return {"finished": False, "name": recipe.name, "steps": trainer.state.position.global_step,
                     "checkpoint": str(trainer.checkpoint_path)}
+        except StageNotLearned:
+            _clear_outputs(out_dir)  # nothing half-trained stays: no checkpoint, no model files
+            trainer._write_log()
+            raise
         summary = trainer.save()
     if not keep_checkpoint:
         shutil.rmtree(out_dir / CHECKPOINT_DIR, ignore_errors=True)
