@@ -584,6 +584,9 @@ def add_audit(sub: argparse._SubParsersAction) -> None:
                    help="--sheets for a new version: judgments of --old-benchmark whose item is byte-identical "
                         "here are carried (written to --carried-out); sheets hold only the items to read")
     p.add_argument("--old-benchmark", type=Path, help="with --carry-from: the benchmark folder those judgments read")
+    p.add_argument("--judged-files", type=Path, metavar="FILES_JSON",
+                   help="with --carry-from: the judged benchmark's pinned per-file hashes (*.files.json), when "
+                        "--old-benchmark is another folder; only its units with those exact files carry")
     p.add_argument("--carried-out", type=Path, metavar="AUDIT_DIR",
                    help="with --carry-from: where <lang>.carried.audit.jsonl go (readers add <lang>.audit.jsonl)")
     p.set_defaults(func=cmd_audit)
@@ -596,8 +599,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if any(carry):
         if not (all(carry) and args.sheets):
             raise DataError("--carry-from needs --sheets, --old-benchmark and --carried-out")
+        judged = None
+        if args.judged_files:
+            try:
+                judged = dict(json.loads(args.judged_files.read_text(encoding="utf-8"))["files"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise DataError(f"{args.judged_files}: not a pinned files list ({exc})") from None
         counts2 = write_carried_sheets(args.folder, args.old_benchmark, args.carry_from, args.out, args.carried_out,
-                                       per_severity=args.per_severity, seed=args.seed, min_per_cell=args.min_per_cell)
+                                       per_severity=args.per_severity, seed=args.seed, min_per_cell=args.min_per_cell,
+                                       judged_files=judged)
         carried, to_read = (sum(c[k] for c in counts2.values()) for k in (0, 1))
         print(f"{carried} judgments carried to {args.carried_out}; {to_read} items to read in {args.out} "
               "(the sheets hold XNLI text: keep them out of the repository)")

@@ -140,15 +140,22 @@ def _cs_benchmark(out: Path, data_root: Path, rules: str, version: str) -> Path:
     return out
 
 
-def test_judgments_carry_to_a_new_version_only_for_byte_identical_items(tmp_path: Path, data_root: Path) -> None:
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> tuple[Path, Path]:
+    """The same spec with code_switch rules v2 (version 1) and v2.1 (version 2)."""
+    root = tmp_path_factory.mktemp("carry")
+    return (_cs_benchmark(root / "old", data_root, "v2", "1"), _cs_benchmark(root / "new", data_root, "v2.1", "2"))
+
+
+def test_judgments_carry_to_a_new_version_only_for_byte_identical_items(tmp_path: Path,
+                                                                         two_versions: tuple[Path, Path]) -> None:
     """code_switch v2 -> v2.1 drops items that repeat the severity below and keeps the others'
     text: their readings carry over (re-keyed to the new benchmark), new sample items are read."""
     from harness.cli import main
     from harness.data.benchmark import load_benchmark
     from harness.generate.audit import audit_sample, carry_judgments
 
-    old = _cs_benchmark(tmp_path / "old", data_root, "v2", "1")
-    new = _cs_benchmark(tmp_path / "new", data_root, "v2.1", "2")
+    old, new = two_versions
     old_b, new_b = load_benchmark(old), load_benchmark(new)
     judged = [V.Judgment(old_b.id, u.family, u.severity, u.language, it.example.id, "yes", "same", "fine", "")
               for u, it in audit_sample(old_b, per_severity=5)]
@@ -177,3 +184,25 @@ def test_judgments_carry_to_a_new_version_only_for_byte_identical_items(tmp_path
     assert len(keys) == len(sample) and len(carried_file) == len(carried)
     assert (sheets / "de.sheet.txt").read_text("utf-8").count("\n[") + 1 == len(to_read)
     assert main(["audit", str(new), "--sheets", "--out", str(sheets), "--carry-from", str(audits)]) == 2
+
+
+def test_readings_of_another_folder_carry_only_from_units_with_the_judged_files(two_versions: tuple[Path, Path]) -> None:
+    """Judgments of benchmark X, carried through a folder Y: only where Y's unit file has the hash
+    X pinned (here one unit is made to differ), since only then is Y's text the text read."""
+    from harness.data.benchmark import load_benchmark
+    from harness.generate.audit import audit_sample, carry_judgments
+
+    old, new = two_versions
+    old_b = load_benchmark(old)
+    judged = [V.Judgment("judged-x-lite", u.family, u.severity, u.language, it.example.id, "yes", "same", "fine", "")
+              for u, it in audit_sample(old_b, per_severity=5)]
+    files = {rel: e["sha256"] for rel, e in old_b.manifest["files"].items()}
+    with pytest.raises(ValueError, match="pinned file hashes"):
+        carry_judgments(new, old, judged, per_severity=5)
+    all_carried, _ = carry_judgments(new, old, judged, per_severity=5, judged_files=files)
+    files["char_noise/low/de.jsonl"] = "0" * 64
+    carried, to_read = carry_judgments(new, old, judged, per_severity=5, judged_files=files)
+    assert all_carried and {j.family for j in all_carried} >= {"char_noise"}
+    assert not any(j.family == "char_noise" for j in carried)
+    assert len(carried) == len(all_carried) - sum(j.family == "char_noise" for j in all_carried)
+    assert any(u.family == "char_noise" for u, _ in to_read)

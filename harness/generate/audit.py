@@ -122,7 +122,8 @@ def write_audit_sheets(root: str | os.PathLike[str], out_dir: str | os.PathLike[
 
 def carry_judgments(new_root: str | os.PathLike[str], old_root: str | os.PathLike[str],
                     old_judgments: list, per_severity: int = 10, seed: int = 0,
-                    min_per_cell: int = 0) -> tuple[list, list[tuple[Unit, PerturbedItem]]]:
+                    min_per_cell: int = 0, judged_files: dict[str, str] | None = None
+                    ) -> tuple[list, list[tuple[Unit, PerturbedItem]]]:
     """Split the new benchmark's sample into judgments carried over and items still to read.
 
     Why: a reading judges one text.  When a new version keeps an item's text byte for byte (the
@@ -131,13 +132,21 @@ def carry_judgments(new_root: str | os.PathLike[str], old_root: str | os.PathLik
     is the one `audit --sheets` draws for the new benchmark (same seed and rule), so carried and
     new judgments together cover it exactly.  Returns (carried judgments re-keyed to the new
     benchmark id, the sampled (unit, item) pairs with no valid old reading).
+
+    `old_root` is the benchmark the judgments read, or -- with `judged_files`, the read
+    benchmark's pinned per-file hashes (its `*.files.json`) -- another folder whose unit files
+    have exactly those hashes (e.g. a later version made of the same units): an old reading is
+    then used only from a unit whose file there is byte-identical to the one read.
     """
     from dataclasses import replace
 
     new, old = load_benchmark(new_root), load_benchmark(old_root)
     old_ids = {j.benchmark for j in old_judgments}
-    if old_ids != {old.id}:
-        raise ValueError(f"the old judgments are of {sorted(old_ids)}, the old benchmark is {old.id}")
+    if len(old_ids) != 1 or (judged_files is None and old_ids != {old.id}):
+        raise ValueError(f"the old judgments are of {sorted(old_ids)}, the old benchmark is {old.id} "
+                         "(give the judged benchmark's pinned file hashes to use another folder)")
+    same_file = {rel for rel, entry in old.manifest["files"].items()
+                 if judged_files is None or judged_files.get(rel) == entry["sha256"]}
     by_key = {(j.family, j.severity, j.language, j.id): j for j in old_judgments}
     old_items: dict[Unit, dict[str, PerturbedItem]] = {}
     carried, to_read = [], []
@@ -145,7 +154,7 @@ def carry_judgments(new_root: str | os.PathLike[str], old_root: str | os.PathLik
         previous = by_key.get((unit.family, unit.severity, unit.language, item.example.id))
         if previous is not None and unit not in old_items:
             old_items[unit] = ({it.example.id: it for it in old.perturbed(*unit)}
-                               if unit in set(old.units()) else {})
+                               if unit in set(old.units()) and unit.relpath in same_file else {})
         same = previous is not None and _same_text(old_items[unit].get(item.example.id), item)
         if same:
             carried.append(replace(previous, benchmark=new.id))
@@ -162,7 +171,8 @@ def _same_text(old: PerturbedItem | None, new: PerturbedItem) -> bool:
 def write_carried_sheets(new_root: str | os.PathLike[str], old_root: str | os.PathLike[str],
                          old_audit_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                          audit_dir: str | os.PathLike[str], per_severity: int = 10, seed: int = 0,
-                         min_per_cell: int = 0) -> dict[str, tuple[int, int]]:
+                         min_per_cell: int = 0, judged_files: dict[str, str] | None = None
+                         ) -> dict[str, tuple[int, int]]:
     """`carry_judgments`, written: keys of the whole sample and sheets of the items to read under
     `out_dir` (outside the repository: sheets hold XNLI text), and the carried judgments as
     `<lang>.carried.audit.jsonl` under `audit_dir`, beside which readers write `<lang>.audit.jsonl`.
@@ -170,7 +180,7 @@ def write_carried_sheets(new_root: str | os.PathLike[str], old_root: str | os.Pa
     from harness.metrics.validity import AUDIT_FIELDS, SUFFIX, read_audit
 
     old = [j for path in sorted(Path(old_audit_dir).glob(f"*{SUFFIX}")) for j in read_audit(path)]
-    carried, to_read = carry_judgments(new_root, old_root, old, per_severity, seed, min_per_cell)
+    carried, to_read = carry_judgments(new_root, old_root, old, per_severity, seed, min_per_cell, judged_files)
     new_id = load_benchmark(new_root, verify_files=False).id
     out, audits = Path(out_dir), Path(audit_dir)
     out.mkdir(parents=True, exist_ok=True)
