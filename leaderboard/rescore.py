@@ -47,11 +47,17 @@ def reusable_pairs(bench: Any, old: dict[tuple[str, str, str], np.ndarray]
         rows.extend(_take("clean", language, bench.clean(language), old, counts))
     for unit in bench.units():
         items = [p.example for p in bench.perturbed(unit.family, unit.severity, unit.language)]
-        if unit.family not in REUSABLE:
-            counts["not_reusable"] += len(items)
+        if unit.family not in REUSABLE or _rules(bench, unit) != "v1":
+            counts["not_reusable"] += len(items)  # another rule set makes other text for the same id
             continue
         rows.extend(_take(f"{unit.family}/{unit.severity}", unit.language, items, old, counts))
     return rows, counts
+
+
+def _rules(bench: Any, unit: Any) -> str:
+    """The unit's rule set from the manifest (v1 when the params name none, as v1 units do)."""
+    params = bench.manifest["units"][f"{unit.family}/{unit.severity}/{unit.language}"]["perturbation"]["params"]
+    return str(params.get("rules", "v1"))
 
 
 def _take(set_name: str, language: str, items: Iterable[Any], old: dict[tuple[str, str, str], np.ndarray],
