@@ -327,11 +327,16 @@ def load_task(name: str, data_root: Path, source: dict[str, Any] | None = None) 
     return TaskData(spec, train, dev, files, "train and dev from separate files")
 
 
+def _hash_split(items: list[Item], fraction: float) -> tuple[list[Item], list[Item]]:
+    """(held out, the rest) by `in_heldout` of each id: the same split on every machine."""
+    held = [it for it in items if in_heldout(it.id, fraction)]
+    return held, [it for it in items if not in_heldout(it.id, fraction)]
+
+
 def _split_train(spec: TaskSpec, train: list[Item], dev: list[Item], files: dict[str, Any],
                  fraction: float) -> TaskData:
     """Hold out a share of train (by id hash) to select the checkpoint; dev is only reported."""
-    select = [it for it in train if in_heldout(it.id, fraction)]
-    rest = [it for it in train if not in_heldout(it.id, fraction)]
+    select, rest = _hash_split(train, fraction)
     if not select or not rest:
         raise DataError(f"{spec.name}: selection fraction {fraction} leaves an empty train or selection side")
     note = (f"{len(select)} of {len(train)} train items (sha256(id) < {fraction}) held out to select the checkpoint, "
@@ -341,8 +346,7 @@ def _split_train(spec: TaskSpec, train: list[Item], dev: list[Item], files: dict
 
 def _split_pool(spec: TaskSpec, refs: tuple[str, ...], fraction: float, data_root: Path) -> TaskData:
     items, files = _read_files(spec, refs, data_root)
-    dev = [it for it in items if in_heldout(it.id, fraction)]
-    train = [it for it in items if not in_heldout(it.id, fraction)]
+    dev, train = _hash_split(items, fraction)
     if not dev or not train:
         raise DataError(f"{spec.name}: held-out fraction {fraction} leaves an empty train or dev side")
     note = (f"no train split available: {len(items)} labelled items of {', '.join(refs)} pooled; "
