@@ -3,7 +3,6 @@ short sentences, the nesting property on the lite items, and the v1/v2 selection
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,16 @@ from attacks.synonym_family import build, unit_params
 from attacks.synonyms import VERSION as V1_VERSION
 from attacks.synonyms import synonym_candidates
 from harness.core.examples import NLIExample
+from harness.data.spec import SPEC_DIR, load_spec
 from harness.data.xnli import load_local
+from harness.generate.select import select_items
 
-LITE = Path("/work/main/runs/xnli-robust-v1.1-lite")
+
+def _lite_ids(data_root: Path) -> list[str]:
+    """The v1.1 lite items, chosen by the project's selection code (no generated benchmark needed)."""
+    spec = load_spec(SPEC_DIR / "xnli-robust-v1.1.yaml")
+    english = load_local(data_root / "xnli", spec.split, ["en"])["en"]
+    return select_items(english, spec.size("lite"), spec.seed)
 
 
 def _options(word: str, language: str, sentence: str, data_root: Path) -> list[str]:
@@ -135,7 +141,7 @@ def test_nested_counts_grow_strictly_or_are_not_applicable() -> None:
 @pytest.mark.parametrize("language", ["en", "ru", "zh"])
 def test_severities_nest_strictly_on_lite_items(language: str, data_root: Path) -> None:
     """edits(low) ⊂ edits(medium) ⊂ edits(high), strictly, whenever all three apply."""
-    ids = [json.loads(line)["id"] for line in (LITE / "clean" / f"{language}.jsonl").read_text().splitlines()]
+    ids = _lite_ids(data_root)
     by_id = {ex.id: ex for ex in load_local(data_root / "xnli", "test", [language])[language]}
     checked = 0
     for item_id in ids[:120]:
