@@ -97,3 +97,34 @@ def test_v2_is_the_audited_candidate_cut_to_the_cells_in_the_bar() -> None:
     assert pin is not None and pin["benchmark_hash"] == v2.expected_hashes["lite"] == sha256_json(pin["files"])
     assert set(pin["files"]) == {f"clean/{lang}.jsonl" for lang in v2.languages} | {u.relpath for u in spec_units(v2)}
     assert all(cand_pin["files"][rel] == sha for rel, sha in pin["files"].items())
+
+
+def test_v2_1_is_its_audited_candidate_cut_to_the_cells_in_the_bar() -> None:
+    """v2.1 is what `choose_cells` makes of the v2.1 candidate's audit (readings carried and new),
+    every included cell has >= 30 readings and meets the bar, its lite pin covers exactly its units,
+    and its char_noise files are byte for byte the v2.0 candidate's, whose readings were carried."""
+    from harness.core.hashing import sha256_json
+    from harness.data.spec import SPEC_DIR, load_spec, read_pinned_files, spec_units
+    from harness.metrics import validity
+
+    audits = SPEC_DIR / "audits" / "xnli-robust-candidate-v2.1-lite"
+    judgments = [j for path in sorted(audits.glob("*.audit.jsonl")) for j in validity.read_audit(path)]
+    rows = validity.report(judgments)
+    candidate = yaml.safe_load((SPEC_DIR / "candidates" / "xnli-robust-v2.1-candidate.yaml").read_text("utf-8"))
+    chosen, excluded = choose_cells(candidate, rows)
+    spec = load_spec(SPEC_DIR / "xnli-robust-v2.1.yaml")
+    assert {f: list(fam.languages) for f, fam in spec.families.items()} == \
+        {f: body["languages"] for f, body in chosen["families"].items()}
+    by_cell = {(r["family"], r["language"]): r for r in rows}
+    for family, fam in spec.families.items():
+        for lang in fam.languages:
+            row = by_cell[(family, lang)]
+            assert row["included"] and row["n"] >= 30 and row["label_preserved_yes"]["rate"] >= 0.95
+    assert {(e["family"], e["language"]) for e in excluded} == \
+        {("code_switch", "bg"), ("code_switch", "de"), ("code_switch", "es"), ("code_switch", "vi")}
+    pin = read_pinned_files(spec, "lite")
+    assert pin is not None and pin["benchmark_hash"] == spec.expected_hashes["lite"] == sha256_json(pin["files"])
+    assert set(pin["files"]) == {f"clean/{lang}.jsonl" for lang in spec.languages} | {u.relpath for u in spec_units(spec)}
+    v2_candidate = json.loads((SPEC_DIR / "candidates" / "xnli-robust-v2-candidate-v0-lite.files.json").read_text("utf-8"))
+    char_noise = {rel: sha for rel, sha in pin["files"].items() if rel.startswith("char_noise/")}
+    assert len(char_noise) == 36 and all(v2_candidate["files"][rel] == sha for rel, sha in char_noise.items())
