@@ -106,8 +106,8 @@ def main() -> int:
         raise SystemExit(f"{args.model}: label map {adapter.label_map} is not the canonical order; "
                          "TextAttack's wrapper would need it permuted")
     languages = args.languages.split(",")
-    data = load_local(root / "xnli", "test", languages)
-    items = {lang: select_items(data[lang], args.n, seed=0) for lang in languages}
+    data = load_local(root / "xnli", "test", list(dict.fromkeys([*languages, "en"])))  # the sample comes from English
+    items = select_items(data, languages, args.n, seed=0)
     encoder = default_encoder()
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"model {args.model}; recipe {args.recipe}; {args.n} items x {languages}; budget {args.budget}")

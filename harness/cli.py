@@ -658,14 +658,18 @@ def add_attack(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("attack", help="adaptive TextAttack attack against a checkpoint, per language",
                        description="Search, item by item, for label-flipping edits with a multilingual TextAttack "
-                                   "recipe built from the benchmark's own perturbations (offline). Writes per-language "
-                                   "JSONL of adversarial examples and a summary; rerun the same command to resume.")
+                                   "recipe built from the benchmark's own perturbations (offline). The items are a "
+                                   "label-balanced sample stratified by genre, chosen once from English and attacked "
+                                   "in every language. Writes per-language JSONL of adversarial examples, per-item "
+                                   "outcomes without text and a summary; rerun the same command to resume.")
     p.add_argument("model", help="checkpoint folder or Hugging Face hub id")
     p.add_argument("--recipe", required=True, choices=sorted(RECIPES),
                    help="charnoise (DeepWordBug-style), synonym (PWWS-style), codemix (PolyGloss-style)")
     p.add_argument("--languages", type=_languages, default=None,
                    help="comma-separated (default en; with --data-file, every language of the file)")
-    p.add_argument("--n", type=_positive, default=50, help="items per language (the same ids in every language)")
+    p.add_argument("--n", type=_positive, default=50,
+                   help="items per language, split equally over the 3 gold labels (a multiple of 3 keeps them "
+                        "exactly equal) and by genre within a label; the same ids in every language")
     p.add_argument("--query-budget", type=_positive, default=500, help="model queries per item")
     p.add_argument("--max-words", type=float, default=0.25, help="largest share of words an attack may change")
     p.add_argument("--similarity", type=float, default=0.90,
@@ -675,7 +679,9 @@ def add_attack(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="item selection and candidate choice")
     p.add_argument("--out", type=Path, help="output folder (default runs/attacks/<model>/<recipe>)")
     p.add_argument("--record", type=Path,
-                   help="a result.json of the same model: add the summary as its under_attack.<recipe> entry")
+                   help="a result.json of the same model: add the summary as its under_attack.<recipe> entry and "
+                        "write the per-item outcomes (no text) beside it as attacks/<recipe>.outcomes.jsonl, which "
+                        "the leaderboard recomputes the entry from")
     p.add_argument("--split", default="test", choices=["dev", "test"])
     p.add_argument("--data-dir", help="data root (default $XNLI_ROBUST_DATA)")
     p.add_argument("--data-file", help="attack the items of a JSONL/TSV file (or hub:OWNER/NAME[:CONFIG]:SPLIT) "
@@ -696,7 +702,7 @@ def add_attack(sub: argparse._SubParsersAction) -> None:
 
 def cmd_attack(args: argparse.Namespace) -> int:
     from attacks.adaptive import AttackSettings
-    from harness.scoring.attack import AttackConfig, merge_into_record, run_attack, summary_table
+    from harness.scoring.attack import OUTCOMES, AttackConfig, merge_into_record, run_attack, summary_table
     from harness.scoring.bench import BenchConfig
 
     if args.threads:
@@ -719,8 +725,9 @@ def cmd_attack(args: argparse.Namespace) -> int:
     print(summary_table(summary))
     print(f"adversarial examples and summary: {out}")
     if args.record:
-        merge_into_record(args.record, summary)
-        print(f"added under_attack.{args.recipe} to {args.record}")
+        record = merge_into_record(args.record, summary, out / OUTCOMES)
+        outcomes = args.record.parent / record["under_attack"][args.recipe]["outcomes"]["file"]
+        print(f"added under_attack.{args.recipe} to {args.record}; per-item outcomes in {outcomes}")
     return 0
 
 

@@ -15,6 +15,7 @@ from harness import LANGUAGES
 from harness.core.errors import HarnessError, warn
 from harness.core.record import load_record
 from leaderboard import recipes
+from leaderboard.verify import unverified_attacks
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """A submission name (use `fullmatch`): also what keeps temporary `.NAME.xxxx.tmp` folders,
@@ -207,7 +208,16 @@ UNDER_ATTACK_HEADER = """
 `attacks/adaptive.py`). Per recipe: accuracy under attack averaged over the attacked languages,
 in brackets the attack success rate and the languages. Items per language and the query
 budget are in the column header when every record used the same (else see each record's
-`under_attack.<recipe>.settings`). Only records that were attacked are listed.
+`under_attack.<recipe>.settings`). Only records that were attacked are listed. Every number of an
+entry is recomputed from the per-item outcomes committed beside its record
+(`attacks/<recipe>.outcomes.jsonl`: status and queries per item id, no text); a record whose
+numbers do not follow is not listed.
+"""
+
+UNVERIFIED_NOTE = """
+† No per-item outcomes: the entry was made before they were kept, on the first item sample (the
+first n ids in a seeded hash order, not label-balanced), so its numbers cannot be recomputed and
+are shown as the record states them, not verified; a rerun of `attack --record` replaces it.
 """
 
 
@@ -226,7 +236,9 @@ def _under_attack(records: list[tuple[str, dict[str, Any]]]) -> str:
             row.append(_attack_cell(record["under_attack"].get(recipe)))
         rows.append(row)
     headers = ["name", "regime", "intermediate tasks", *[_attack_header(recipe, attacked) for recipe in recipes]]
-    return UNDER_ATTACK_HEADER + "\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
+    table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    unverified = any(unverified_attacks(record) for _, record in attacked)
+    return UNDER_ATTACK_HEADER + "\n" + table + "\n" + (UNVERIFIED_NOTE if unverified else "")
 
 
 def _attack_cell(entry: dict[str, Any] | None) -> str:
@@ -235,7 +247,8 @@ def _attack_cell(entry: dict[str, Any] | None) -> str:
     avg = entry["average"]
     langs = ",".join(entry["languages"])
     fmt = lambda v, spec: "n/a" if v is None else format(v, spec)  # noqa: E731
-    return f"{fmt(avg['accuracy_under_attack'], '.1f')} ({fmt(avg['attack_success_rate'], '.0f')}% success; {langs})"
+    mark = "" if entry.get("outcomes") else " †"
+    return f"{fmt(avg['accuracy_under_attack'], '.1f')}{mark} ({fmt(avg['attack_success_rate'], '.0f')}% success; {langs})"
 
 
 def _attack_header(recipe: str, attacked: list[tuple[str, dict[str, Any]]]) -> str:

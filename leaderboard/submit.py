@@ -124,8 +124,9 @@ def submit(result: Path, name: str, submissions: Path, page: Path, replace: bool
         if target.exists() and not replace:
             raise HarnessError(f"submission {name!r} already exists in {submissions}; pass --replace to overwrite it")
         with atomic_dir(target, replace=replace) as tmp:
-            for path in _files_to_copy(result, record):
-                shutil.copy2(path, tmp / path.name)
+            for path, relative in _files_to_copy(result, record):
+                (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, tmp / relative)
             if result.name != "result.json":
                 (tmp / result.name).rename(tmp / "result.json")
             (tmp / VERIFICATION).write_text(json.dumps(verification.as_dict(), indent=2) + "\n", "utf-8")
@@ -134,10 +135,14 @@ def submit(result: Path, name: str, submissions: Path, page: Path, replace: bool
     return target
 
 
-def _files_to_copy(result: Path, record: dict) -> list[Path]:
+def _files_to_copy(result: Path, record: dict) -> list[tuple[Path, str]]:
+    """(source, path inside the submission): the record, its predictions, its heatmap and the
+    attack outcome files its `under_attack` entries name (verified, so they exist)."""
     folder = result.parent
     names = {result.name, record["predictions"]["file"], "heatmap.png"}
-    return [folder / n for n in sorted(names) if (folder / n).is_file()]
+    names |= {entry["outcomes"]["file"] for entry in (record.get("under_attack") or {}).values()
+              if entry.get("outcomes")}
+    return [(folder / n, n) for n in sorted(names) if (folder / n).is_file()]
 
 
 def _keep_extra(old: Path, new: Path) -> None:

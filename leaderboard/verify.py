@@ -8,6 +8,10 @@ code and compared number by number.  Gold labels come from the data the record n
 benchmark folder whose hash the record carries, or the XNLI files whose items hash it carries),
 never from the predictions file; the predictions' item ids must be the data's, in order.
 
+An adaptive attack's `under_attack.<recipe>` entry is recomputed the same way from the per-item
+outcomes committed beside the record (`check_attacks`); entries from before outcomes were kept
+cannot be, and the page marks them.
+
 What this cannot catch: predictions that are all consistent with the data but were not produced
 by the named model (only re-scoring the weights shows that; `tests/test_reference_submissions.py`
 does it for the committed records).
@@ -138,21 +142,21 @@ def _gold(gold: Mapping[tuple[str, str], int], unit: Unit, item: str) -> int:
     return label
 
 
-def compare(recorded: Any, recomputed: Any, path: str = "results") -> int:
+def compare(recorded: Any, recomputed: Any, path: str = "results", source: str = "the predictions") -> int:
     """Number of values compared; IntegrityError naming the first one that differs."""
     if isinstance(recomputed, dict):
         if not isinstance(recorded, dict) or set(recorded) != set(recomputed):
             have = sorted(recorded) if isinstance(recorded, dict) else type(recorded).__name__
             raise IntegrityError(f"{path}: the record has {have}, recomputed {sorted(recomputed)}")
-        return sum(compare(recorded[k], recomputed[k], f"{path}/{k}") for k in sorted(recomputed))
+        return sum(compare(recorded[k], recomputed[k], f"{path}/{k}", source) for k in sorted(recomputed))
     if recomputed is None or isinstance(recomputed, (bool, str)):
         if recorded != recomputed:
-            raise IntegrityError(f"{path}: the record says {recorded!r}, recomputed {recomputed!r}")
+            raise IntegrityError(f"{path}: the record says {recorded!r}, recomputed from {source} {recomputed!r}")
         return 1
     ok = isinstance(recorded, (int, float)) and not isinstance(recorded, bool) and \
         math.isclose(float(recorded), float(recomputed), rel_tol=0.0, abs_tol=TOLERANCE)
     if not ok:
-        raise IntegrityError(f"{path}: the record says {recorded!r}, recomputed from the predictions {recomputed!r}")
+        raise IntegrityError(f"{path}: the record says {recorded!r}, recomputed from {source} {recomputed!r}")
     return 1
 
 
@@ -173,6 +177,62 @@ def check_numbers(record: Mapping[str, Any], units: list[Unit], gold: Mapping[tu
     except HarnessError as exc:  # e.g. a perturbed unit before (or without) its clean items
         raise IntegrityError(str(exc)) from None
     return compare(record["results"], recomputed)
+
+
+# ---- adaptive attacks ---------------------------------------------------------------------------
+
+def check_attacks(folder: Path, record: Mapping[str, Any]) -> int:
+    """Recompute every `under_attack.<recipe>` entry that names its outcome file; the number of
+    values compared.  Entries without one (made before outcomes were kept) are left as they are:
+    nothing can be recomputed, and the page marks them unverifiable (`unverified_attacks`)."""
+    checked = 0
+    for recipe, entry in sorted((record.get("under_attack") or {}).items()):
+        if entry.get("outcomes") is not None:
+            checked += check_attack_entry(folder, recipe, entry)
+    return checked
+
+
+def unverified_attacks(record: Mapping[str, Any]) -> list[str]:
+    """Recipes whose entry has no outcome file: its numbers are the record's claim only."""
+    return sorted(r for r, entry in (record.get("under_attack") or {}).items() if entry.get("outcomes") is None)
+
+
+def check_attack_entry(folder: Path, recipe: str, entry: Mapping[str, Any]) -> int:
+    """The outcome file's sha256, its ids against the recorded sample, and every summary number
+    that follows from it (per language and averaged); IntegrityError naming the first field off."""
+    from harness.scoring import attack_outcomes
+
+    where = f"under_attack/{recipe}"
+    lines = attack_outcomes.read(_outcomes_path(folder, entry["outcomes"], where))
+    sample = entry["settings"].get("sample") or {}
+    if sample.get("ids_sha256") and attack_outcomes.ids_sha256(o["id"] for o in lines) != sample["ids_sha256"]:
+        raise IntegrityError(f"{where}/settings/sample/ids_sha256: the outcomes' item ids hash to "
+                             f"{attack_outcomes.ids_sha256(o['id'] for o in lines)}, not the recorded sample's")
+    per_language, avg = attack_outcomes.recompute(lines)
+    if set(entry["languages"]) != set(per_language):
+        raise IntegrityError(f"{where}/languages: the record has {sorted(entry['languages'])}, "
+                             f"the outcomes {sorted(per_language)}")
+    source = "the attack outcomes"
+    checked = 0
+    for language, numbers in per_language.items():
+        recorded = entry["languages"][language]
+        checked += compare({k: recorded[k] for k in numbers if k in recorded}, numbers,
+                           f"{where}/languages/{language}", source)
+    return checked + compare(entry["average"], avg, f"{where}/average", source)
+
+
+def _outcomes_path(folder: Path, named: Mapping[str, Any], where: str) -> Path:
+    """The outcome file an entry names: `attacks/<name>` beside the record, with its sha256."""
+    relative = Path(str(named["file"]))
+    if relative.is_absolute() or len(relative.parts) != 2 or relative.parts[0] != "attacks" or \
+            relative.name.startswith("."):
+        raise DataError(f"{folder}: {where}/outcomes/file {named['file']!r} must be attacks/<file name>")
+    path = folder / relative
+    if not path.is_file():
+        raise DataError(f"{path}: the record's attack outcomes file ({where}) is missing")
+    if sha256_file(path) != named["sha256"]:
+        raise IntegrityError(f"{path}: sha256 does not match {where}/outcomes/sha256 (the outcomes were altered)")
+    return path
 
 
 def predictions_path(folder: Path, record: Mapping[str, Any]) -> Path:
@@ -217,7 +277,7 @@ def verify_stored(folder: Path, record: Mapping[str, Any], benchmarks: Mapping[s
         _check_stated_gold(units, gold)
     else:
         gold, info = gold_from_predictions(units), Verification("predictions file", claimed, None)
-    info.numbers_checked = check_numbers(record, units, gold)
+    info.numbers_checked = check_numbers(record, units, gold) + check_attacks(folder, record)
     return info
 
 
@@ -244,7 +304,7 @@ def verify_against_data(folder: Path, record: Mapping[str, Any], *, benchmark: P
     else:
         gold, info = _data_gold(record, units, data_dir)
     _check_stated_gold(units, gold)
-    info.numbers_checked = check_numbers(record, units, gold)
+    info.numbers_checked = check_numbers(record, units, gold) + check_attacks(folder, record)
     return info
 
 

@@ -24,7 +24,9 @@ import pytest
 
 from attacks import charnoise
 from attacks.textattack_compat import textattack_available
+from harness import LABELS
 from harness.core.errors import DataError, HarnessError
+from harness.core.hashing import sha256_file
 
 pytestmark = [
     pytest.mark.skipif(not textattack_available() and not os.environ.get("XNLI_ROBUST_REQUIRE_TEXTATTACK"),
@@ -111,7 +113,7 @@ def test_summary_matches_textattack_metrics(attackable_xlmr: Path, adapter: Any,
     from harness.scoring.attack import result_record, select_items, summarise
     from harness.data.xnli import load_local
 
-    items = select_items(load_local(data_root / "xnli", "test", ["hi"])["hi"], 6, seed=0)
+    items = select_items(load_local(data_root / "xnli", "test", ["en", "hi"]), ("hi",), 6, seed=0)["hi"]
     attack = build_attack(AttackSettings("charnoise", query_budget=BUDGET), "hi", adapter, data_root, e5_encoder)
     results, rows = [], []
     with ta_parts.segmentation("hi"):
@@ -132,6 +134,34 @@ def test_summary_matches_textattack_metrics(attackable_xlmr: Path, adapter: Any,
         assert ours["avg_perturbed_word_pct"] == pytest.approx(words["avg_word_perturbed_perc"], abs=0.01)
     assert ours["avg_words_per_input"] == pytest.approx(words["avg_word_perturbed"], abs=0.01)
     assert ours["avg_num_queries"] == pytest.approx(queries["avg_num_queries"], abs=0.01)
+
+
+def test_bench_and_attack_agree_on_the_clean_predictions(charnoise_run: tuple[Path, dict[str, Any]],
+                                                         attackable_xlmr: Path, tmp_path: Path) -> None:
+    """The attacked items scored by `bench`'s own steps (its data loading, model loading, batched
+    prediction and prediction lines) get exactly the clean predictions the attack started from:
+    the attack sees the same pair, label map and model as the benchmark, not a re-joined text."""
+    from harness.scoring.attack import select_items
+    from harness.scoring.bench import (BenchConfig, TimedAdapter, load_eval_data, load_model, predict_all,
+                                       write_predictions)
+    from leaderboard.verify import read_units
+
+    folder, _ = charnoise_run
+    cfg = BenchConfig(model=str(attackable_xlmr), out=tmp_path / "bench", languages=LANGS, progress=False)
+    items = select_items(load_eval_data(cfg).examples, LANGS, N_ITEMS, seed=0)
+    scored = predict_all(TimedAdapter(load_model(cfg), lambda _: None), items, [], tmp_path / ".shards")
+    write_predictions(scored, tmp_path / "predictions.jsonl.gz")
+    by_bench = {(u.language, i): LABELS[p] for u in read_units(tmp_path / "predictions.jsonl.gz")
+                for i, p in zip(u.ids, u.pred)}
+    by_attack = {(r["language"], r["id"]): r["original_prediction"] for lang in LANGS for r in records(folder, lang)}
+    assert len(by_attack) == N_ITEMS * len(LANGS)
+    assert by_bench == by_attack
+    outcomes = [json.loads(line) for line in (folder / "outcomes.jsonl").read_text("utf-8").splitlines()]
+    assert {(o["language"], o["id"]): o["clean_prediction"] for o in outcomes} == by_bench
+    # and the attack's skipped items are exactly bench's errors (TextAttack's meaning of skipped)
+    gold = {(e.language, e.id): e.label_name for lang in LANGS for e in items[lang]}
+    assert {k for k in by_bench if by_bench[k] != gold[k]} == \
+        {(o["language"], o["id"]) for o in outcomes if o["status"] == "skipped"}
 
 
 # ---- validity of the adversarial examples ---------------------------------------------------------
@@ -199,7 +229,7 @@ def test_word_recipes_use_the_project_candidates(tmp_path: Path, attackable_xlmr
 
 def test_hypothesis_only_attack_leaves_the_premise(tmp_path: Path, attackable_xlmr: Path, adapter: Any,
                                                    e5_encoder: Any) -> None:
-    run(tmp_path, attackable_xlmr, adapter, e5_encoder, "charnoise", ("th",), n=6, columns=("hypothesis",))
+    run(tmp_path, attackable_xlmr, adapter, e5_encoder, "charnoise", ("th",), n=9, columns=("hypothesis",))
     rows = records(tmp_path, "th")
     assert any(r["status"] == "successful" for r in rows)
     assert all(r["adversarial_premise"] == r["premise"] for r in rows)
@@ -260,6 +290,7 @@ def test_resume_after_interruption_gives_identical_examples(tmp_path: Path, atta
     monkeypatch.setattr(attack_module, "append_record", original_append)
     summary = run(resumed, attackable_xlmr, adapter, e5_encoder, "charnoise", ("ar",), n=6)
     assert (resumed / "ar.jsonl").read_bytes() == (whole / "ar.jsonl").read_bytes()
+    assert (resumed / "outcomes.jsonl").read_bytes() == (whole / "outcomes.jsonl").read_bytes()
     assert summary["languages"] == json.loads((whole / "summary.json").read_text())["languages"]
 
 
@@ -270,7 +301,7 @@ def test_a_new_process_resumes_without_attacking_again(tmp_path: Path, attackabl
     from harness.scoring import attack as attack_module
 
     first = run(tmp_path, attackable_xlmr, adapter, e5_encoder, "charnoise", ("hi",), n=2)
-    written = {name: (tmp_path / name).read_bytes() for name in ("attack.json", "summary.json", "hi.jsonl")}
+    written = {name: (tmp_path / name).read_bytes() for name in ("attack.json", "summary.json", "hi.jsonl", "outcomes.jsonl")}
 
     def must_not_run(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a finished item was attacked again")
@@ -359,6 +390,34 @@ def test_cli_attack_adds_an_under_attack_column(tmp_path: Path, attackable_xlmr:
     assert set(entry["languages"]) == {"en", "th"} and entry["settings"]["query_budget"] == 80
     text = regenerate(submissions, page)
     assert "## Under attack (adaptive)" in text and "charnoise (n=4/lang, 80 queries)" in text
+    assert "†" not in text  # recomputed from its outcomes, so not marked unverifiable
+
+    # the outcomes beside the record: named with their sha256, ids of the recorded sample, no text
+    from harness.scoring.attack_outcomes import FIELDS, ids_sha256
+
+    outcomes = record.parent / entry["outcomes"]["file"]
+    assert entry["outcomes"]["file"] == "attacks/charnoise.outcomes.jsonl"
+    assert sha256_file(outcomes) == entry["outcomes"]["sha256"]
+    lines = [json.loads(line) for line in outcomes.read_text("utf-8").splitlines()]
+    assert len(lines) == 8 and all(tuple(line) == FIELDS for line in lines)
+    assert [line["id"] for line in lines if line["language"] == "en"] == [line["id"] for line in lines if line["language"] == "th"]
+    assert entry["settings"]["sample"]["ids_sha256"] == ids_sha256(line["id"] for line in lines)
+    assert entry["settings"]["sample"]["rule"] == "label-balanced-genre-stratified"
+    assert sorted(line["label"] for line in lines if line["language"] == "en") == \
+        ["contradiction", "entailment", "entailment", "neutral"]  # 4 = 2 + 1 + 1, remainder to entailment
+    by_id = {(r["language"], r["id"]): r for lang in ("en", "th") for r in records(tmp_path / "attack", lang)}
+    for line in lines:
+        full = by_id[(line["language"], line["id"])]
+        assert line["clean_prediction"] == full["original_prediction"] and line["queries"] == full["num_queries"]
+
+    # submit carries the outcomes; a forged number keeps the record off the page, naming the field
+    copy = submit(record, "tiny-copy", tmp_path / "other", tmp_path / "OTHER.md")
+    assert (copy / "attacks" / "charnoise.outcomes.jsonl").read_bytes() == outcomes.read_bytes()
+    entry["languages"]["th"]["accuracy_under_attack"] = 100.0
+    record.write_text(json.dumps(stored, indent=2) + "\n")
+    text = regenerate(submissions, page)
+    assert "under_attack/charnoise/languages/th/accuracy_under_attack" in text
+    assert "| [tiny](" not in text
 
 
 def test_record_of_another_model_is_refused(tmp_path: Path, attackable_xlmr: Path, tiny_xlmr: Path,
@@ -370,7 +429,8 @@ def test_record_of_another_model_is_refused(tmp_path: Path, attackable_xlmr: Pat
                  "--limit", "3", "--no-progress", "--no-cache"]) == 0
     summary = run(tmp_path / "attack", attackable_xlmr, adapter, e5_encoder, "charnoise", ("en",), n=2)
     with pytest.raises(HarnessError, match="another model"):
-        merge_into_record(tmp_path / "bench" / "result.json", summary)
+        merge_into_record(tmp_path / "bench" / "result.json", summary, tmp_path / "attack" / "outcomes.jsonl")
+    assert not (tmp_path / "bench" / "attacks").exists()
 
 
 def test_compare_two_attacks_item_by_item(charnoise_run: tuple[Path, dict[str, Any]], tmp_path: Path,

@@ -2,10 +2,16 @@
 
 Output folder (one per model x recipe):
 
-    attack.json      what was run: settings, model identity, items hash, TextAttack version
+    attack.json      what was run: settings (with the item sample), model identity, items hash,
+                     TextAttack version
     <lang>.jsonl     one line per attacked item (original, adversarial example, status, queries)
-    summary.json     per language and on average, TextAttack's summary fields
+    outcomes.jsonl   the last run's items, one line each, no text (`attack_outcomes.py`): what
+                     `--record` commits beside a record and the leaderboard recomputes from
+    summary.json     per language and on average, TextAttack's summary fields (of the last run)
     timings.json     seconds of the last run and its model load (the only file a resume changes)
+
+Items: a label-balanced sample stratified by genre, chosen once from English and attacked in
+every language (`sample_ids`; XNLI rows are parallel, so an item's id is the same everywhere).
 
 Resumption: each item's line is appended and fsynced as soon as its attack ends; rerunning the
 same command skips the items already in the file (a torn last line from a crash is dropped).
@@ -23,7 +29,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -33,7 +39,8 @@ from harness import LABELS
 from harness.core.atomic import atomic_write_json
 from harness.core.errors import DataError, HarnessError
 from harness.core.examples import NLIExample
-from harness.core.hashing import sha256_json
+from harness.core.hashing import sha256_file, sha256_json
+from harness.scoring import attack_outcomes
 
 ATTACK_FORMAT = "xnli-robust-attack-v1"
 STATUSES = ("successful", "failed", "skipped", "maximized")
@@ -61,10 +68,85 @@ class AttackConfig:
     """A `SentenceEncoder` for the similarity constraint; else the default e5 one."""
 
 
-def select_items(examples: list[NLIExample], n: int, seed: int) -> list[NLIExample]:
-    """n items in a seeded hash order of their ids: the same ids in every language."""
-    ranked = sorted(examples, key=lambda e: seeds.digest(seed, e.id))
-    return ranked[:n]
+SAMPLE_RULE = "label-balanced-genre-stratified"
+SAMPLE_VERSION = 1
+"""The item sample's rule, recorded in every summary's `settings.sample`.  Entries without it were
+attacked on the first sample (the first n ids in a seeded hash order), which happened to be easy
+and label-imbalanced (20/11/9 of 40): their numbers are not comparable with these."""
+REFERENCE_LANGUAGE = "en"
+"""XNLI ids are chosen once, from this language, and attacked in every language."""
+
+
+def sample_ids(reference: Sequence[NLIExample], n: int, seed: int) -> list[str]:
+    """n ids: split equally over the gold labels present (largest remainder, ties to the lower
+    label index), within a label over genres in proportion to the data (largest remainder), and
+    within a genre the smallest seeded ranks (every item when n is at least their number).
+    Returned in rank order, so neither the result nor its order depends on the order of
+    `reference`.  Why balanced: an attack's accuracy numbers
+    mean most when every label is equally represented; the first, hash-ordered sample of 40 had
+    20/11/9 and was easier than the benchmark."""
+    from harness.generate.select import _largest_remainder, _rank
+
+    def rank(example: NLIExample) -> bytes:
+        return _rank(seed, f"attack-sample-v{SAMPLE_VERSION}", example.id)
+
+    if n >= len(reference):
+        return [e.id for e in sorted(reference, key=rank)]
+    by_label: dict[tuple[str, ...], list[NLIExample]] = {}
+    for example in reference:
+        by_label.setdefault((str(example.label),), []).append(example)
+    smallest = min(len(members) for members in by_label.values())
+    quotas = _largest_remainder({key: smallest for key in by_label}, n)  # equal weights, capped at the rarest
+    if sum(quotas.values()) < n:
+        counts = {LABELS[int(k[0])]: len(v) for k, v in sorted(by_label.items())}
+        raise DataError(f"a label-balanced sample of {n} needs {-(-n // len(by_label))} items of every label; "
+                        f"the data has {counts}: choose a smaller --n")
+    chosen: list[NLIExample] = []
+    for key, members in by_label.items():
+        chosen += _stratified_by_genre(members, quotas[key], rank)
+    return [e.id for e in sorted(chosen, key=rank)]
+
+
+def _stratified_by_genre(members: list[NLIExample], quota: int, rank: Callable[[NLIExample], bytes]
+                         ) -> list[NLIExample]:
+    from harness.generate.select import _largest_remainder
+
+    by_genre: dict[tuple[str, ...], list[NLIExample]] = {}
+    for example in members:
+        by_genre.setdefault((str(example.genre),), []).append(example)
+    quotas = _largest_remainder({key: len(v) for key, v in by_genre.items()}, quota)
+    return [e for key, v in by_genre.items() for e in sorted(v, key=rank)[: quotas[key]]]
+
+
+def select_items(examples: Mapping[str, list[NLIExample]], languages: Sequence[str], n: int, seed: int,
+                 parallel: bool = True) -> dict[str, list[NLIExample]]:
+    """The attacked items of each language, in the same (rank) order everywhere.
+
+    parallel (XNLI): ids are chosen once from English (which `examples` must hold) and looked up
+    in every language; an id missing from one is an error, never a silently smaller sample.  Not
+    parallel (a user's file): each language is sampled by the same rule on its own items."""
+    if not parallel:
+        return {lang: _by_ids(examples[lang], sample_ids(examples[lang], n, seed), lang) for lang in languages}
+    if REFERENCE_LANGUAGE not in examples:
+        raise DataError(f"the attack sample is chosen from {REFERENCE_LANGUAGE}, which the data lacks")
+    ids = sample_ids(examples[REFERENCE_LANGUAGE], n, seed)
+    return {lang: _by_ids(examples[lang], ids, lang) for lang in languages}
+
+
+def _by_ids(examples: list[NLIExample], ids: list[str], language: str) -> list[NLIExample]:
+    index = {e.id: e for e in examples}
+    missing = [i for i in ids if i not in index]
+    if missing:
+        raise DataError(f"{language}: {len(missing)} sampled ids are not in its data (e.g. {missing[0]!r}); "
+                        "XNLI rows should be parallel")
+    return [index[i] for i in ids]
+
+
+def sample_description(items: Mapping[str, list[NLIExample]], parallel: bool) -> dict[str, Any]:
+    """What `settings.sample` records: the rule, and the sha256 of the sorted ids attacked."""
+    return {"rule": SAMPLE_RULE, "version": SAMPLE_VERSION,
+            "reference_language": REFERENCE_LANGUAGE if parallel else None,
+            "ids_sha256": attack_outcomes.ids_sha256(e.id for v in items.values() for e in v)}
 
 
 def item_seed(seed: int, language: str, item_id: str) -> int:
@@ -184,33 +266,15 @@ def _similarity_constraint(attack: Any) -> Any:
 # ---- summary --------------------------------------------------------------------------------------
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """TextAttack's summary fields (same definitions as its `AttackLogManager`), as numbers."""
-    counts = {s: sum(1 for r in records if r["status"] == s) for s in STATUSES}
-    total = len(records)
-    attacked = counts["successful"] + counts["failed"]
-    success_pct = [r["perturbed_word_pct"] for r in records if r["status"] == "successful" and r["perturbed_word_pct"] > 0]
-    queried = [r["num_queries"] for r in records if r["status"] != "skipped"]
-    pct = lambda a, b: round(100.0 * a / b, 2) if b else None  # noqa: E731
-    return {
-        "n": total, **{f"n_{s}": counts[s] for s in STATUSES},
-        "original_accuracy": pct(total - counts["skipped"], total),
-        "accuracy_under_attack": pct(counts["failed"], total),
-        "attack_success_rate": pct(counts["successful"], attacked),
-        "avg_perturbed_word_pct": round(float(np.mean(success_pct)), 2) if success_pct else None,
-        "avg_words_per_input": round(float(np.mean([r["words"] for r in records])), 2) if records else None,
-        "avg_num_queries": round(float(np.mean(queried)), 2) if queried else None,
-    }
+    """TextAttack's summary fields, computed from the items' outcome lines (the code the
+    leaderboard recomputes them with), plus the mean words per input, which only the text gives."""
+    core = attack_outcomes.summarise([attack_outcomes.outcome(r) for r in records])
+    words = round(float(np.mean([r["words"] for r in records])), 2) if records else None
+    order = [*attack_outcomes.RECOMPUTED[:-1], "avg_words_per_input", "avg_num_queries"]
+    return {key: words if key == "avg_words_per_input" else core[key] for key in order}
 
 
-def average(per_language: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Unweighted mean over languages of the accuracy fields (every language has n items)."""
-    keys = ("original_accuracy", "accuracy_under_attack", "attack_success_rate", "avg_perturbed_word_pct",
-            "avg_num_queries")
-    out: dict[str, Any] = {"languages": len(per_language), "n": sum(s["n"] for s in per_language.values())}
-    for key in keys:
-        values = [s[key] for s in per_language.values() if s[key] is not None]
-        out[key] = round(float(np.mean(values)), 2) if values else None
-    return out
+average = attack_outcomes.average
 
 
 # ---- the run --------------------------------------------------------------------------------------
@@ -232,11 +296,13 @@ def run_attack(cfg: AttackConfig, log: Callable[[str], None] = lambda _: None) -
     header = _header(cfg, adapter, encoder, items)
     _open_folder(cfg, header)
     started = time.perf_counter()
-    per_language = {}
+    per_language, outcomes = {}, []
     for language in cfg.languages:
         records = _attack_language(cfg, language, items[language], adapter, encoder, root, log)
         per_language[language] = summarise(records)
+        outcomes += [attack_outcomes.outcome(r) for r in records]
         log(f"{language}: {_summary_line(per_language[language])}")
+    attack_outcomes.write(cfg.out / OUTCOMES, outcomes)
     summary = {"format": ATTACK_FORMAT, "key": header["key"], "settings": header["settings"],
                "model": header["model"], "items_sha256": header["items_sha256"],
                "languages": per_language, "average": average(per_language)}
@@ -292,12 +358,21 @@ def _load_items(cfg: AttackConfig) -> dict[str, list[NLIExample]]:
 
     if cfg.n_items < 1:
         raise DataError("--n must be at least 1")
-    data = load_eval_data(_bench_config(cfg))
+    loading = _bench_config(cfg)
+    parallel = _parallel(cfg)
+    if parallel:  # the sample is chosen from English even when English is not attacked
+        loading = dataclasses.replace(loading, languages=tuple(dict.fromkeys((*cfg.languages, REFERENCE_LANGUAGE))))
+    data = load_eval_data(loading)
     absent = [lang for lang in cfg.languages if lang not in data.examples]
     if absent:
         raise DataError(f"the data has no items in {absent} (it has {', '.join(data.examples)}); "
                         "choose --languages among those")
-    return {lang: select_items(data.examples[lang], cfg.n_items, cfg.settings.seed) for lang in cfg.languages}
+    return select_items(data.examples, cfg.languages, cfg.n_items, cfg.settings.seed, parallel)
+
+
+def _parallel(cfg: AttackConfig) -> bool:
+    """XNLI (parallel rows, one sample for all languages), not a user's file."""
+    return not _bench_config(cfg).custom_file
 
 
 def _data_languages(cfg: AttackConfig) -> tuple[str, ...]:
@@ -323,6 +398,8 @@ def _default_encoder() -> Any:
     return encoder
 
 
+OUTCOMES = "outcomes.jsonl"
+"""The last run's outcome lines (no text), in language then item order."""
 TIMINGS = "timings.json"
 """How long this run took: kept apart, because attack.json and summary.json are byte-identical
 after a resume (or in a fresh process) and timings never are."""
@@ -331,7 +408,7 @@ VOLATILE = ("load_seconds",)
 
 
 def _header(cfg: AttackConfig, adapter: Any, encoder: Any, items: dict[str, list[NLIExample]]) -> dict[str, Any]:
-    settings = cfg.settings.describe()
+    settings = {**cfg.settings.describe(), "sample": sample_description(items, _parallel(cfg))}
     identity = {k: v for k, v in adapter.identity().items() if k not in VOLATILE}
     by_language = {lang: sha256_json([[e.id, e.premise, e.hypothesis, e.label] for e in items[lang]])
                    for lang in sorted(items)}
@@ -355,10 +432,16 @@ def _header(cfg: AttackConfig, adapter: Any, encoder: Any, items: dict[str, list
 
 # ---- result record ----------------------------------------------------------------------------------
 
-def merge_into_record(record_path: Path, summary: dict[str, Any]) -> dict[str, Any]:
-    """Add this attack's summary under `under_attack.<recipe>` of a result record (atomically).
+def merge_into_record(record_path: Path, summary: dict[str, Any], outcomes: Path) -> dict[str, Any]:
+    """Add this attack's summary under `under_attack.<recipe>` of a result record, with its
+    outcome lines committed beside the record (`attacks/<recipe>.outcomes.jsonl`, named with its
+    sha256 in the entry), so the leaderboard can recompute the numbers.  Both writes are atomic;
+    the outcomes are written first, so a crash between the two leaves a record whose old entry no
+    longer matches its file: refused by the leaderboard until the same command is rerun (which
+    resumes with nothing left to attack).
 
-    Refused when the attacked model is not the record's model (weights hash and label map).
+    Refused when the attacked model is not the record's model (weights hash and label map), or
+    when `outcomes` does not hold exactly the summary's languages.
     """
     from harness.core.record import load_record, validate
 
@@ -367,12 +450,24 @@ def merge_into_record(record_path: Path, summary: dict[str, Any]) -> dict[str, A
     for key in ("weights_sha256", "label_map"):
         if mine.get(key) != theirs.get(key):
             raise HarnessError(f"{record_path} scores another model ({key} differs): not merging the attack")
+    lines = attack_outcomes.read(outcomes)
+    if list(attack_outcomes.by_language(lines)) != list(summary["languages"]):
+        raise HarnessError(f"{outcomes} holds languages {list(attack_outcomes.by_language(lines))}, "
+                           f"the summary {list(summary['languages'])}: not merging the attack")
+    recipe = summary["settings"]["recipe"]
+    relative = f"{OUTCOMES_FOLDER}/{recipe}.outcomes.jsonl"
+    attack_outcomes.write(record_path.parent / relative, lines)
     entry = {"settings": summary["settings"], "items_sha256": summary["items_sha256"],
-             "languages": summary["languages"], "average": summary["average"]}
-    record.setdefault("under_attack", {})[summary["settings"]["recipe"]] = entry
+             "languages": summary["languages"], "average": summary["average"],
+             "outcomes": {"file": relative, "sha256": sha256_file(record_path.parent / relative)}}
+    record.setdefault("under_attack", {})[recipe] = entry
     validate(record, str(record_path))
     atomic_write_json(record_path, record)
     return record
+
+
+OUTCOMES_FOLDER = "attacks"
+"""Where a record's outcome files live, relative to the record."""
 
 
 def is_attack_folder(path: Path) -> bool:
@@ -407,8 +502,9 @@ def compare_attacks(folder_a: Path, folder_b: Path, seed: int = 0) -> dict[str, 
 
 def _robust_items(folder: Path) -> dict[str, dict[str, bool]]:
     out = {}
-    for path in sorted(folder.glob("*.jsonl")):
-        out[path.stem] = {r["id"]: r["status"] == "failed" for r in read_done(path)}
+    languages = json.loads((folder / "attack.json").read_text("utf-8")).get("items_by_language", {})
+    for language in sorted(languages):
+        out[language] = {r["id"]: r["status"] == "failed" for r in read_done(folder / f"{language}.jsonl")}
     return out
 
 
