@@ -120,3 +120,11 @@ def test_bootstrap_difference_of_constant_sets_is_exact() -> None:
 def test_arm_of_names_regime_and_tasks() -> None:
     assert fs.arm_of({"training": {"regime": "stilts", "intermediate_tasks": ["anli"]}}) == "stilts-anli"
     assert fs.arm_of({"training": {"regime": "direct", "intermediate_tasks": []}}) == "direct"
+
+
+def test_report_names_with_dots_keep_every_dot() -> None:
+    from harness.metrics.filter_study import report_stem
+
+    assert report_stem(Path("out/FILTER-xnli-robust-v2.1-lite")) == Path("out/FILTER-xnli-robust-v2.1-lite")
+    assert report_stem(Path("out/FILTER-v2.1-lite.md")) == Path("out/FILTER-v2.1-lite")
+    assert report_stem(Path("out/report.json")) == Path("out/report")

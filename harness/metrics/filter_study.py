@@ -283,6 +283,11 @@ def arm_of(record: Mapping[str, Any]) -> str:
     return training.get("regime", "unknown") + (f"-{'+'.join(tasks)}" if tasks else "")
 
 
+def report_stem(out: Path) -> Path:
+    """The report path without .md/.json: a name with dots (`FILTER-v2.1-lite`) keeps them all."""
+    return out.with_suffix("") if out.suffix in (".md", ".json") else out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the study on a filtered benchmark, its unfiltered twin and bench runs on the twin."""
     import argparse
@@ -313,9 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sources = {"benchmark": f"{filtered.id} ({filtered.benchmark_hash[:12]}…)",
                "unfiltered twin": f"same spec, similarity: null ({unfiltered.benchmark_hash[:12]}…)",
                "candidates": str(report["n_candidates"]), "models": ", ".join(sorted(models))}
-    atomic_write_text(args.out.with_suffix(".json"), json.dumps(report, indent=1, sort_keys=True, allow_nan=True) + "\n")
-    atomic_write_text(args.out.with_suffix(".md"), render(report, f"Filter independence: {filtered.id}", sources))
-    print(f"wrote {args.out.with_suffix('.md')} and .json")
+    stem = report_stem(args.out)
+    atomic_write_text(stem.with_name(stem.name + ".json"), json.dumps(report, indent=1, sort_keys=True, allow_nan=True) + "\n")
+    atomic_write_text(stem.with_name(stem.name + ".md"), render(report, f"Filter independence: {filtered.id}", sources))
+    print(f"wrote {stem}.md and .json")
     return 0
 
 
