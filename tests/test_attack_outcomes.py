@@ -276,3 +276,38 @@ def test_an_entry_without_outcomes_stays_readable_but_is_marked(tmp_path: Path) 
     assert UNVERIFIED_NOTE.strip() in text
     del record["under_attack"]["synonym"]
     assert "†" not in _under_attack([("tiny", record)])  # no footnote when every entry is verified
+
+
+def test_merging_into_a_record_holds_the_record_folder_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two attacks of one model side by side must not lose an entry: the record is read, changed
+    and replaced under an exclusive lock on its folder, which another process cannot take."""
+    import fcntl
+    import os
+
+    import harness.core.record as record_module
+    from harness.scoring import attack
+
+    record_path = tmp_path / "result.json"
+    record_path.write_text("{}", encoding="utf-8")
+    seen: list[bool] = []
+
+    def probe(path: Path) -> dict[str, Any]:
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seen.append(False)
+        except BlockingIOError:
+            seen.append(True)
+        finally:
+            os.close(fd)
+        raise DataError("stop after the probe")
+
+    monkeypatch.setattr(record_module, "load_record", probe)
+    with pytest.raises(DataError, match="stop after the probe"):
+        attack.merge_into_record(record_path, {}, tmp_path / "outcomes.jsonl")
+    assert seen == [True]
+    fd = os.open(tmp_path, os.O_RDONLY)  # released afterwards, even on an error
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)

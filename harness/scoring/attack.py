@@ -23,6 +23,7 @@ model, recipe, setting or item set in an existing folder is refused, never mixed
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -34,8 +35,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from attacks.adaptive import AttackSettings, build_attack, check_resources
-from harness.core import seeds
 from harness import LABELS
+from harness.core import seeds
 from harness.core.atomic import atomic_write_json
 from harness.core.errors import DataError, HarnessError
 from harness.core.examples import NLIExample
@@ -445,25 +446,41 @@ def merge_into_record(record_path: Path, summary: dict[str, Any], outcomes: Path
     """
     from harness.core.record import load_record, validate
 
-    record = load_record(record_path)
-    mine, theirs = summary["model"], record["model"]
-    for key in ("weights_sha256", "label_map"):
-        if mine.get(key) != theirs.get(key):
-            raise HarnessError(f"{record_path} scores another model ({key} differs): not merging the attack")
-    lines = attack_outcomes.read(outcomes)
-    if list(attack_outcomes.by_language(lines)) != list(summary["languages"]):
-        raise HarnessError(f"{outcomes} holds languages {list(attack_outcomes.by_language(lines))}, "
-                           f"the summary {list(summary['languages'])}: not merging the attack")
-    recipe = summary["settings"]["recipe"]
-    relative = f"{OUTCOMES_FOLDER}/{recipe}.outcomes.jsonl"
-    attack_outcomes.write(record_path.parent / relative, lines)
-    entry = {"settings": summary["settings"], "items_sha256": summary["items_sha256"],
-             "languages": summary["languages"], "average": summary["average"],
-             "outcomes": {"file": relative, "sha256": sha256_file(record_path.parent / relative)}}
-    record.setdefault("under_attack", {})[recipe] = entry
-    validate(record, str(record_path))
-    atomic_write_json(record_path, record)
-    return record
+    with record_lock(record_path):
+        record = load_record(record_path)
+        mine, theirs = summary["model"], record["model"]
+        for key in ("weights_sha256", "label_map"):
+            if mine.get(key) != theirs.get(key):
+                raise HarnessError(f"{record_path} scores another model ({key} differs): not merging the attack")
+        lines = attack_outcomes.read(outcomes)
+        if list(attack_outcomes.by_language(lines)) != list(summary["languages"]):
+            raise HarnessError(f"{outcomes} holds languages {list(attack_outcomes.by_language(lines))}, "
+                               f"the summary {list(summary['languages'])}: not merging the attack")
+        recipe = summary["settings"]["recipe"]
+        relative = f"{OUTCOMES_FOLDER}/{recipe}.outcomes.jsonl"
+        attack_outcomes.write(record_path.parent / relative, lines)
+        entry = {"settings": summary["settings"], "items_sha256": summary["items_sha256"],
+                 "languages": summary["languages"], "average": summary["average"],
+                 "outcomes": {"file": relative, "sha256": sha256_file(record_path.parent / relative)}}
+        record.setdefault("under_attack", {})[recipe] = entry
+        validate(record, str(record_path))
+        atomic_write_json(record_path, record)
+        return record
+
+
+@contextlib.contextmanager
+def record_lock(record_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the record's folder while its record is read, changed and
+    replaced.  Why: two attacks of one model run side by side (synonym and codemix, say) would
+    each write back the record they read, and the entry of the first to finish would be lost."""
+    import fcntl
+
+    fd = os.open(record_path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 OUTCOMES_FOLDER = "attacks"
