@@ -68,51 +68,20 @@ def test_the_command_reads_the_audit_checks_the_sample_and_writes_a_valid_spec(t
         main([str(cand), "--audit", str(audit), "--keys", str(keys), "--name", "b", "--version", "2", "--out", str(out)])
 
 
-def test_v2_is_the_audited_candidate_cut_to_the_cells_in_the_bar() -> None:
-    """The committed v2 spec is what `choose_cells` makes of the committed audit, every included
-    cell meets the bar with >= 30 readings, and every pinned v2 file is the candidate's file of the
-    same unit, byte for byte (the items the readers read)."""
+def _check_spec_is_its_audit(audit: str, candidate: str, spec_file: str) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """The committed spec is what `choose_cells` makes of the committed audit of its candidate,
+    every included cell meets the bar with >= 30 readings, and its lite pin covers exactly its
+    units; returns (spec, audit rows, excluded cells, lite pin)."""
     from harness.core.hashing import sha256_json
     from harness.data.spec import SPEC_DIR, load_spec, read_pinned_files, spec_units
     from harness.metrics import validity
 
-    audits = SPEC_DIR / "audits" / "xnli-robust-v2-candidate-v0-lite"
+    audits = SPEC_DIR / "audits" / audit
     judgments = [j for path in sorted(audits.glob("*.audit.jsonl")) for j in validity.read_audit(path)]
     rows = validity.report(judgments)
-    candidate = yaml.safe_load((SPEC_DIR / "candidates" / "xnli-robust-v2-candidate.yaml").read_text("utf-8"))
-    chosen, excluded = choose_cells(candidate, rows)
-    v2 = load_spec(SPEC_DIR / "xnli-robust-v2.yaml")
-    assert {f: list(fam.languages) for f, fam in v2.families.items()} == \
-        {f: body["languages"] for f, body in chosen["families"].items()}
-    by_cell = {(r["family"], r["language"]): r for r in rows}
-    assert len(rows) == 61 and {lang for r in rows for lang in [r["language"]]} == set(v2.languages)
-    for family, fam in v2.families.items():
-        for lang in fam.languages:
-            row = by_cell[(family, lang)]
-            assert row["included"] and row["n"] >= 30 and row["label_preserved_yes"]["rate"] >= 0.95
-    text = (SPEC_DIR / "xnli-robust-v2.yaml").read_text("utf-8")
-    assert all(f"# - {e['family']} / {e['language']}: " in text for e in excluded)
-    pin = read_pinned_files(v2, "lite")
-    cand_pin = json.loads((SPEC_DIR / "candidates" / "xnli-robust-v2-candidate-v0-lite.files.json").read_text("utf-8"))
-    assert pin is not None and pin["benchmark_hash"] == v2.expected_hashes["lite"] == sha256_json(pin["files"])
-    assert set(pin["files"]) == {f"clean/{lang}.jsonl" for lang in v2.languages} | {u.relpath for u in spec_units(v2)}
-    assert all(cand_pin["files"][rel] == sha for rel, sha in pin["files"].items())
-
-
-def test_v2_1_is_its_audited_candidate_cut_to_the_cells_in_the_bar() -> None:
-    """v2.1 is what `choose_cells` makes of the v2.1 candidate's audit (readings carried and new),
-    every included cell has >= 30 readings and meets the bar, its lite pin covers exactly its units,
-    and its char_noise files are byte for byte the v2.0 candidate's, whose readings were carried."""
-    from harness.core.hashing import sha256_json
-    from harness.data.spec import SPEC_DIR, load_spec, read_pinned_files, spec_units
-    from harness.metrics import validity
-
-    audits = SPEC_DIR / "audits" / "xnli-robust-candidate-v2.1-lite"
-    judgments = [j for path in sorted(audits.glob("*.audit.jsonl")) for j in validity.read_audit(path)]
-    rows = validity.report(judgments)
-    candidate = yaml.safe_load((SPEC_DIR / "candidates" / "xnli-robust-v2.1-candidate.yaml").read_text("utf-8"))
-    chosen, excluded = choose_cells(candidate, rows)
-    spec = load_spec(SPEC_DIR / "xnli-robust-v2.1.yaml")
+    raw = yaml.safe_load((SPEC_DIR / "candidates" / candidate).read_text("utf-8"))
+    chosen, excluded = choose_cells(raw, rows)
+    spec = load_spec(SPEC_DIR / spec_file)
     assert {f: list(fam.languages) for f, fam in spec.families.items()} == \
         {f: body["languages"] for f, body in chosen["families"].items()}
     by_cell = {(r["family"], r["language"]): r for r in rows}
@@ -120,11 +89,37 @@ def test_v2_1_is_its_audited_candidate_cut_to_the_cells_in_the_bar() -> None:
         for lang in fam.languages:
             row = by_cell[(family, lang)]
             assert row["included"] and row["n"] >= 30 and row["label_preserved_yes"]["rate"] >= 0.95
-    assert {(e["family"], e["language"]) for e in excluded} == \
-        {("code_switch", "bg"), ("code_switch", "de"), ("code_switch", "es"), ("code_switch", "vi")}
+    text = (SPEC_DIR / spec_file).read_text("utf-8")
+    assert all(f"# - {e['family']} / {e['language']}: " in text for e in excluded)
     pin = read_pinned_files(spec, "lite")
     assert pin is not None and pin["benchmark_hash"] == spec.expected_hashes["lite"] == sha256_json(pin["files"])
     assert set(pin["files"]) == {f"clean/{lang}.jsonl" for lang in spec.languages} | {u.relpath for u in spec_units(spec)}
-    v2_candidate = json.loads((SPEC_DIR / "candidates" / "xnli-robust-v2-candidate-v0-lite.files.json").read_text("utf-8"))
+    return spec, rows, excluded, pin
+
+
+def _candidate_pin(name: str) -> dict[str, Any]:
+    from harness.data.spec import SPEC_DIR
+
+    return json.loads((SPEC_DIR / "candidates" / name).read_text("utf-8"))
+
+
+def test_v2_is_the_audited_candidate_cut_to_the_cells_in_the_bar() -> None:
+    """v2 from its candidate's audit, and every pinned v2 file is the candidate's file of the same
+    unit, byte for byte (the items the readers read)."""
+    v2, rows, _, pin = _check_spec_is_its_audit("xnli-robust-v2-candidate-v0-lite", "xnli-robust-v2-candidate.yaml",
+                                                "xnli-robust-v2.yaml")
+    assert len(rows) == 61 and {r["language"] for r in rows} == set(v2.languages)
+    cand_pin = _candidate_pin("xnli-robust-v2-candidate-v0-lite.files.json")
+    assert all(cand_pin["files"][rel] == sha for rel, sha in pin["files"].items())
+
+
+def test_v2_1_is_its_audited_candidate_cut_to_the_cells_in_the_bar() -> None:
+    """v2.1 from the v2.1 candidate's audit (readings carried and new); its char_noise files are
+    byte for byte the v2.0 candidate's, whose readings were carried."""
+    _, _, excluded, pin = _check_spec_is_its_audit("xnli-robust-candidate-v2.1-lite", "xnli-robust-v2.1-candidate.yaml",
+                                                   "xnli-robust-v2.1.yaml")
+    assert {(e["family"], e["language"]) for e in excluded} == \
+        {("code_switch", "bg"), ("code_switch", "de"), ("code_switch", "es"), ("code_switch", "vi")}
+    v2_candidate = _candidate_pin("xnli-robust-v2-candidate-v0-lite.files.json")
     char_noise = {rel: sha for rel, sha in pin["files"].items() if rel.startswith("char_noise/")}
     assert len(char_noise) == 36 and all(v2_candidate["files"][rel] == sha for rel, sha in char_noise.items())
