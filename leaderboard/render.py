@@ -6,6 +6,7 @@ output, so it can be regenerated at any time and never drifts from the records.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from pathlib import Path
@@ -102,7 +103,7 @@ def render(records: list[tuple[str, dict[str, Any]]], excluded: list[tuple[str, 
     body = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) if rows else "_No submissions yet._"
     return (HEADER.format(split="/".join(splits)) + _by_recipe(records, identities)
             + "\n## Clean accuracy, every submission\n\n" + body + "\n" + _robustness(records)
-            + _under_attack(records) + _excluded(excluded or []))
+            + _under_attack(records) + _attack_by_recipe(records, identities) + _excluded(excluded or []))
 
 
 BY_RECIPE_HEADER = """
@@ -239,6 +240,50 @@ def _under_attack(records: list[tuple[str, dict[str, Any]]]) -> str:
     table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
     unverified = any(unverified_attacks(record) for _, record in attacked)
     return UNDER_ATTACK_HEADER + "\n" + table + "\n" + (UNVERIFIED_NOTE if unverified else "")
+
+
+ATTACK_BY_RECIPE_HEADER = """
+### Under attack, by recipe
+
+Mean ± sample sd over the seeds of each recipe (grouped as in the table by recipe). Only entries with
+per-item outcomes count (no †), and only when every seed was attacked on the same item sample with the
+same query budget and languages (else `mixed`). Cell: clean accuracy on the attacked items → accuracy
+under attack, in brackets the attack success rate, and the number of seeds.
+"""
+
+
+def _attack_by_recipe(records: list[tuple[str, dict[str, Any]]], identities: dict[str, str] | None = None) -> str:
+    """The attack table by recipe: the seeds' spread, which one record per row cannot show."""
+    from tabulate import tabulate
+
+    attacked = [(n, r) for n, r in records if r.get("under_attack")]
+    names = sorted({recipe for _, r in attacked for recipe in r["under_attack"]})
+    rows = []
+    for group in recipes.group_records(attacked, identities):
+        cells = [_attack_group_cell([r["under_attack"].get(name) for r in group.records]) for name in names]
+        if any(cell != "–" for cell in cells):
+            rows.append([group.label, *cells])
+    if not rows:
+        return ""
+    return ATTACK_BY_RECIPE_HEADER + "\n" + tabulate(rows, headers=["recipe", *names], tablefmt="github",
+                                                       disable_numparse=True) + "\n"
+
+
+def _attack_group_cell(entries: list[dict[str, Any] | None]) -> str:
+    verified = [e for e in entries if e and e.get("outcomes")]
+    if not verified:
+        return "–"
+    settings = {(json.dumps(e["settings"].get("sample"), sort_keys=True), e["settings"].get("query_budget"),
+                 tuple(e["languages"])) for e in verified}
+    if len(settings) > 1:
+        return "mixed"
+
+    def pct(key: str) -> str:
+        return recipes.pct_cell([None if e["average"][key] is None else e["average"][key] / 100 for e in verified])
+
+    seeds = f"{len(verified)} seed" + ("s" if len(verified) > 1 else "")
+    return (f"{pct('original_accuracy')} → {pct('accuracy_under_attack')} "
+            f"({pct('attack_success_rate')}% success; {seeds})")
 
 
 def _attack_cell(entry: dict[str, Any] | None) -> str:

@@ -311,3 +311,26 @@ def test_merging_into_a_record_holds_the_record_folder_lock(tmp_path: Path, monk
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
         os.close(fd)
+
+
+def test_the_attack_table_by_recipe_gives_mean_and_sd_of_verified_seeds(tmp_path: Path) -> None:
+    """Seeds of one recipe pool into one row (mean ± sd), a legacy † entry never counts, and
+    seeds attacked under different settings are shown as mixed, not averaged."""
+    from leaderboard.render import _attack_by_recipe
+
+    records = []
+    for seed in (1, 2):
+        folder = tmp_path / f"s{seed}"
+        folder.mkdir()
+        record = attacked_record(folder, legacy_too=True)
+        record["data"] = {"benchmark": {"benchmark_hash": "b" * 64}}
+        record["under_attack"]["charnoise"]["average"]["accuracy_under_attack"] = 20.0 + 2 * seed
+        records.append((f"direct-tiny-s{seed}", record))
+    text = _attack_by_recipe(records)
+    row = next(line for line in text.splitlines() if line.startswith("| direct-tiny"))
+    charnoise, synonym = [c.strip() for c in row.split("|")[2:4]]
+    assert "→ 23.0 ± 1.4 (" in charnoise and charnoise.endswith("2 seeds)")
+    assert synonym == "–"  # only legacy entries: not pooled
+    records[1][1]["under_attack"]["charnoise"]["settings"]["query_budget"] = 100
+    row = next(line for line in _attack_by_recipe(records).splitlines() if line.startswith("| direct-tiny"))
+    assert row.split("|")[2].strip() == "mixed"
