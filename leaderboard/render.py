@@ -246,8 +246,8 @@ ATTACK_BY_RECIPE_HEADER = """
 ### Under attack, by recipe
 
 Mean ± sample sd over the seeds of each recipe (grouped as in the table by recipe). Only entries with
-per-item outcomes count (no †), and only when every seed was attacked on the same item sample with the
-same query budget and languages (else `mixed`). Cell: clean accuracy on the attacked items → accuracy
+per-item outcomes count (entries made before outcomes were kept do not), and only when every seed was
+attacked on the same item sample with the same query budget and languages (else `mixed`). Cell: clean accuracy on the attacked items → accuracy
 under attack, in brackets the attack success rate, and the number of seeds.
 """
 
