@@ -345,7 +345,8 @@ def test_attack_runs_on_a_data_file(tmp_path: Path, data_root: Path, attackable_
             pytest.fail("TextAttack is required here (make textattack)")
         pytest.skip("TextAttack not installed (make textattack)")
     monkeypatch.setattr(attack_module, "_default_encoder", lambda: e5_encoder)
-    english = load_local(data_root / "xnli", "test", ["en"])["en"][100:106]
+    test_en = load_local(data_root / "xnli", "test", ["en"])["en"][100:]
+    english = [ex for label in range(3) for ex in [e for e in test_en if e.label == label][:2]]  # 2 per label: n=4 balances
     path = _write_jsonl(tmp_path / "mine.jsonl", [{"id": f"mine-{i}", "premise": ex.premise, "hypothesis": ex.hypothesis,
                                                    "label": ex.label_name} for i, ex in enumerate(english)])
     out = tmp_path / "attack"
