@@ -13,14 +13,13 @@ Why it looks like this:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Iterator
 
-from harness.core.atomic import atomic_dir, atomic_write_text
+from harness.core.atomic import atomic_dir, atomic_write_text, exclusive_lock
 from harness.core.errors import DataError, HarnessError
 from harness.core.record import load_record
 from leaderboard.render import NAME, load_submissions, recipe_identities, render
@@ -42,15 +41,11 @@ def locked(submissions: Path) -> Iterator[None]:
     """Hold the submissions folder's lock (blocking); released by the kernel if the process dies."""
     try:
         submissions.mkdir(parents=True, exist_ok=True)
-        handle = open(submissions / LOCK, "a+b")
+        (submissions / LOCK).touch()
     except OSError as exc:
         raise HarnessError(f"{submissions}: cannot create the submissions lock ({exc.strerror or exc})") from None
-    with handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with exclusive_lock(submissions / LOCK):
+        yield
 
 
 def clean_debris(submissions: Path, page: Path) -> list[str]:

@@ -205,9 +205,10 @@ def check_attack_entry(folder: Path, recipe: str, entry: Mapping[str, Any]) -> i
     where = f"under_attack/{recipe}"
     lines = attack_outcomes.read(_outcomes_path(folder, entry["outcomes"], where))
     sample = entry["settings"].get("sample") or {}
-    if sample.get("ids_sha256") and attack_outcomes.ids_sha256(o["id"] for o in lines) != sample["ids_sha256"]:
-        raise IntegrityError(f"{where}/settings/sample/ids_sha256: the outcomes' item ids hash to "
-                             f"{attack_outcomes.ids_sha256(o['id'] for o in lines)}, not the recorded sample's")
+    ids = attack_outcomes.ids_sha256(o["id"] for o in lines)
+    if sample.get("ids_sha256") and ids != sample["ids_sha256"]:
+        raise IntegrityError(f"{where}/settings/sample/ids_sha256: the outcomes' item ids hash to {ids}, "
+                             "not the recorded sample's")
     per_language, avg = attack_outcomes.recompute(lines)
     if set(entry["languages"]) != set(per_language):
         raise IntegrityError(f"{where}/languages: the record has {sorted(entry['languages'])}, "

@@ -107,3 +107,20 @@ def atomic_dir(path: Path, *, replace: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` (blocking): a folder is locked as itself, any other
+    path as a lock file created if missing.  The kernel releases it if the process dies, so a
+    crash never leaves a stale lock.  For read-modify-replace steps that atomic writes alone do
+    not serialise (two writers would each replace the file with what they read)."""
+    import fcntl
+
+    path = Path(path)
+    fd = os.open(path, os.O_RDONLY) if path.is_dir() else os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

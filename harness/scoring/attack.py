@@ -23,7 +23,6 @@ model, recipe, setting or item set in an existing folder is refused, never mixed
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -37,7 +36,7 @@ import numpy as np
 from attacks.adaptive import AttackSettings, build_attack, check_resources
 from harness import LABELS
 from harness.core import seeds
-from harness.core.atomic import atomic_write_json
+from harness.core.atomic import atomic_write_json, exclusive_lock
 from harness.core.errors import DataError, HarnessError
 from harness.core.examples import NLIExample
 from harness.core.hashing import sha256_file, sha256_json
@@ -446,7 +445,7 @@ def merge_into_record(record_path: Path, summary: dict[str, Any], outcomes: Path
     """
     from harness.core.record import load_record, validate
 
-    with record_lock(record_path):
+    with exclusive_lock(record_path.parent):  # two attacks of one model at once must not lose an entry
         record = load_record(record_path)
         mine, theirs = summary["model"], record["model"]
         for key in ("weights_sha256", "label_map"):
@@ -466,21 +465,6 @@ def merge_into_record(record_path: Path, summary: dict[str, Any], outcomes: Path
         validate(record, str(record_path))
         atomic_write_json(record_path, record)
         return record
-
-
-@contextlib.contextmanager
-def record_lock(record_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the record's folder while its record is read, changed and
-    replaced.  Why: two attacks of one model run side by side (synonym and codemix, say) would
-    each write back the record they read, and the entry of the first to finish would be lost."""
-    import fcntl
-
-    fd = os.open(record_path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 OUTCOMES_FOLDER = "attacks"
