@@ -67,13 +67,13 @@ def test_seed_derivations_are_those_the_committed_outputs_were_made_with() -> No
     attack item order, training seed): a changed formula changes every benchmark file."""
     from attacks.base import derive_rng
     from harness.core import seeds
-    from harness.generate.select import _rank
+    from harness.core.sampling import rank
     from harness.scoring.attack import item_seed
 
     assert derive_rng(20241126, "synonym", "high", "fr", "test-42").random() == 0.16748387261083075
     assert seeds.rng(0, "de", "Haus", "swap").random() == 0.6608162572486799
-    assert _rank(20241126, "lite", "test-42").hex().startswith("8560fadfb046627927ee41b1ce16eea6")
-    assert _rank(0, "audit\x1fsynonym\x1fhigh", "test-42").hex().startswith("ea530072cf389fed798b3440b1bb7c28")
+    assert rank(20241126, "lite", "test-42").hex().startswith("8560fadfb046627927ee41b1ce16eea6")
+    assert rank(0, "audit\x1fsynonym\x1fhigh", "test-42").hex().startswith("ea530072cf389fed798b3440b1bb7c28")
     assert item_seed(0, "en", "test-7") == 1232354620
     assert seeds.digest(0, "test-7").hex().startswith("d7998e2a925ffd5add20659dd6de99e4")
     assert seeds.derive_seed(1, "stage", 0, "epoch", 1) == 7340087863989140032

@@ -10,9 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 from harness.core.atomic import atomic_write_bytes
+from harness.core.sampling import rank
 from harness.data.benchmark import Benchmark, PerturbedItem, load_benchmark
 from harness.data.spec import BenchmarkSpec, Unit
-from harness.generate.select import _rank
 
 # --------------------------------------------------------------------------------------------
 # Audit
@@ -38,7 +38,7 @@ def audit(root: str | os.PathLike[str], out_csv: str | os.PathLike[str], per_cel
         cells.setdefault((unit.family, unit.language), []).extend((unit.severity, it) for it in items)
     rows = []
     for (family, language), items in sorted(cells.items()):
-        ranked = sorted(items, key=lambda s: _rank(seed, f"audit\x1f{family}\x1f{s[0]}", s[1].example.id))
+        ranked = sorted(items, key=lambda s: rank(seed, f"audit\x1f{family}\x1f{s[0]}", s[1].example.id))
         for severity, item in ranked[:per_cell]:
             ex, orig = item.example, item.original
             rows.append([family, severity, language, ex.id, ex.label_name,
@@ -78,7 +78,7 @@ def audit_sample(bench: Benchmark, per_severity: int = 10, seed: int = 0,
         take = max(per_severity, -(-min_per_cell // per_cell[(unit.family, unit.language)]))
         items = bench.perturbed(*unit)
         purpose = f"validity\x1f{unit.family}\x1f{unit.severity}\x1f{unit.language}"
-        ranked = sorted(items, key=lambda it: _rank(seed, purpose, it.example.id))
+        ranked = sorted(items, key=lambda it: rank(seed, purpose, it.example.id))
         sample += [(unit, it) for it in ranked[:take]]
     return sample
 

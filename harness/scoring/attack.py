@@ -35,7 +35,7 @@ import numpy as np
 
 from attacks.adaptive import AttackSettings, build_attack, check_resources
 from harness import LABELS
-from harness.core import seeds
+from harness.core import sampling, seeds
 from harness.core.atomic import atomic_write_json, exclusive_lock
 from harness.core.errors import DataError, HarnessError
 from harness.core.examples import NLIExample
@@ -85,10 +85,8 @@ def sample_ids(reference: Sequence[NLIExample], n: int, seed: int) -> list[str]:
     `reference`.  Why balanced: an attack's accuracy numbers
     mean most when every label is equally represented; the first, hash-ordered sample of 40 had
     20/11/9 and was easier than the benchmark."""
-    from harness.generate.select import _largest_remainder, _rank
-
     def rank(example: NLIExample) -> bytes:
-        return _rank(seed, f"attack-sample-v{SAMPLE_VERSION}", example.id)
+        return sampling.rank(seed, f"attack-sample-v{SAMPLE_VERSION}", example.id)
 
     if n >= len(reference):
         return [e.id for e in sorted(reference, key=rank)]
@@ -96,7 +94,7 @@ def sample_ids(reference: Sequence[NLIExample], n: int, seed: int) -> list[str]:
     for example in reference:
         by_label.setdefault((str(example.label),), []).append(example)
     smallest = min(len(members) for members in by_label.values())
-    quotas = _largest_remainder({key: smallest for key in by_label}, n)  # equal weights, capped at the rarest
+    quotas = sampling.largest_remainder({key: smallest for key in by_label}, n)  # equal weights, capped at the rarest
     if sum(quotas.values()) < n:
         counts = {LABELS[int(k[0])]: len(v) for k, v in sorted(by_label.items())}
         raise DataError(f"a label-balanced sample of {n} needs {-(-n // len(by_label))} items of every label; "
@@ -109,12 +107,10 @@ def sample_ids(reference: Sequence[NLIExample], n: int, seed: int) -> list[str]:
 
 def _stratified_by_genre(members: list[NLIExample], quota: int, rank: Callable[[NLIExample], bytes]
                          ) -> list[NLIExample]:
-    from harness.generate.select import _largest_remainder
-
     by_genre: dict[tuple[str, ...], list[NLIExample]] = {}
     for example in members:
         by_genre.setdefault((str(example.genre),), []).append(example)
-    quotas = _largest_remainder({key: len(v) for key, v in by_genre.items()}, quota)
+    quotas = sampling.largest_remainder({key: len(v) for key, v in by_genre.items()}, quota)
     return [e for key, v in by_genre.items() for e in sorted(v, key=rank)[: quotas[key]]]
 
 
