@@ -19,8 +19,10 @@ from harness.data.xnli import load_local
 from harness.generate.select import select_items
 
 
-def _lite_ids(data_root: Path) -> list[str]:
-    """The v1.1 lite items, chosen by the project's selection code (no generated benchmark needed)."""
+@pytest.fixture(scope="module")
+def lite_ids(data_root: Path) -> list[str]:
+    """The v1.1 lite items, chosen by the project's selection code (no generated benchmark
+    needed); chosen once for the module's three languages."""
     spec = load_spec(SPEC_DIR / "xnli-robust-v1.1.yaml")
     english = load_local(data_root / "xnli", spec.split, ["en"])["en"]
     return select_items(english, spec.size("lite"), spec.seed)
@@ -139,9 +141,9 @@ def test_nested_counts_grow_strictly_or_are_not_applicable() -> None:
 
 
 @pytest.mark.parametrize("language", ["en", "ru", "zh"])
-def test_severities_nest_strictly_on_lite_items(language: str, data_root: Path) -> None:
+def test_severities_nest_strictly_on_lite_items(language: str, lite_ids: list[str], data_root: Path) -> None:
     """edits(low) ⊂ edits(medium) ⊂ edits(high), strictly, whenever all three apply."""
-    ids = _lite_ids(data_root)
+    ids = lite_ids
     by_id = {ex.id: ex for ex in load_local(data_root / "xnli", "test", [language])[language]}
     checked = 0
     for item_id in ids[:120]:
