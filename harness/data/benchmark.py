@@ -315,10 +315,16 @@ class Benchmark:
 
     def perturbed(self, family: str, severity: str, language: str) -> list[PerturbedItem]:
         unit = Unit(family, severity, language)
-        sims = {}
-        if unit.similarity_relpath in self.manifest["files"]:
-            sims = {r["id"]: r["similarity"] for r in self._records(unit.similarity_relpath)}
+        sims = self.similarities(family, severity, language)
         return [_perturbed_item(r, sims.get(r["id"])) for r in self._records(unit.relpath)]
+
+    def similarities(self, family: str, severity: str, language: str) -> dict[str, float]:
+        """The filter's similarity of every candidate of a unit, kept or dropped, from its
+        sidecar file; empty when the unit has none (a family without a filter)."""
+        rel = Unit(family, severity, language).similarity_relpath
+        if rel not in self.manifest["files"]:
+            return {}
+        return {r["id"]: r["similarity"] for r in self._records(rel)}
 
     def _records(self, rel: str) -> list[dict[str, Any]]:
         if rel not in self.manifest["files"]:

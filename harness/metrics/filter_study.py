@@ -71,7 +71,7 @@ def unit_candidates(filtered: Benchmark, unfiltered: Benchmark, family: str, sev
     is then the only difference between the two, which is what the study relies on.
     """
     kept = {p.example.id: p for p in filtered.perturbed(family, severity, language)}
-    sims = _similarities(filtered, family, severity, language)
+    sims = filtered.similarities(family, severity, language)
     items = unfiltered.perturbed(family, severity, language)
     for item in items:
         other = kept.get(item.example.id)
@@ -88,16 +88,6 @@ def unit_candidates(filtered: Benchmark, unfiltered: Benchmark, family: str, sev
     return [Candidate(family, severity, language, i.example.id, sims.get(i.example.id), chrf[i.example.id],
                       {"none": True, "e5": i.example.id in kept, "chrf": i.example.id not in chrf_dropped})
             for i in items]
-
-
-def _similarities(bench: Benchmark, family: str, severity: str, language: str) -> dict[str, float]:
-    """The e5 similarity of every candidate (kept or not) from the benchmark's sidecar."""
-    from harness.data.spec import Unit
-
-    rel = Unit(family, severity, language).similarity_relpath
-    if rel not in bench.manifest["files"]:
-        return {}
-    return {r["id"]: r["similarity"] for r in bench._records(rel)}
 
 
 def all_candidates(filtered: Benchmark, unfiltered: Benchmark) -> list[Candidate]:
