@@ -7,7 +7,7 @@ Every run here takes a few dozen steps on ~16 rows; the assertions are about plu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -20,13 +20,7 @@ from harness.training.trainer import Trainer, train
 from adapters.checkpoints import load_trained_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Two-core machines shared by many jobs: one thread avoids OpenMP contention (4x faster here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")
 
 
 def _stage(task: str, steps: int, **extra: Any) -> dict[str, Any]:
