@@ -33,6 +33,20 @@ def test_reference_submissions_exist_with_their_regimes() -> None:
     assert sum(p.name.startswith("direct-") for p in REFERENCE) >= 3
 
 
+def test_committed_records_and_summaries_name_no_machine_folder() -> None:
+    """Paths in committed JSON are relative to the checkout (or hub ids): a scoring or training
+    machine's folders mean nothing to a reader and would leak where the numbers were made."""
+    import re
+
+    machine = re.compile(r'"(/(?:work|root|home|tmp|Users|mnt|scratch)/[^"]*)"')
+    found = {}
+    for path in sorted((REPO / "submissions").glob("**/*.json")):
+        hits = machine.findall(path.read_text(encoding="utf-8"))
+        if hits:
+            found[str(path.relative_to(REPO))] = hits[:2]
+    assert found == {}
+
+
 @pytest.mark.parametrize("folder", REFERENCE[:2], ids=lambda p: p.name)
 def test_records_are_real_and_above_chance(folder: Path) -> None:
     record = load_record(folder / "result.json")

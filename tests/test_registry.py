@@ -94,3 +94,14 @@ def test_a_new_backend_is_added_by_registering_it(tmp_path: Path, data_root: Pat
     record = json.loads((out / "result.json").read_text("utf-8"))
     assert record["model"]["adapter"] == "toy" and record["data"]["n_items"] == {"en": 4, "fr": 4}
     assert record["truncation"] == {"pairs": 8, "truncated": 0}
+
+
+def test_recorded_path_is_relative_under_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.core.paths import recorded_path
+
+    (tmp_path / "sub" / "model").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "sub")
+    assert recorded_path(tmp_path / "sub" / "model") == "model"
+    assert recorded_path(str(tmp_path / "sub" / "model" / "recipe.yaml")) == "model/recipe.yaml"
+    assert recorded_path(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")  # outside: unchanged
+    assert recorded_path("org/name") == "org/name" and recorded_path("model") == "model"

@@ -301,10 +301,15 @@ def test_real_base_model_tiny_recipe(tmp_path: Path, data_root: Path) -> None:
         assert torch.allclose(again(**batch).logits, expected, atol=1e-5)
 
 
-def test_trained_lora_folder_scores_through_bench(tmp_path: Path, tiny_xlmr: Path, data_root: Path) -> None:
-    """A LoRA folder from `train` is a checkpoint `bench` can score, with its recipe's regime."""
+def test_trained_lora_folder_scores_through_bench(tmp_path: Path, tiny_xlmr: Path, data_root: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A LoRA folder from `train` is a checkpoint `bench` can score, with its recipe's regime.
+    Absolute paths under the current directory are stored relative to it (no machine's folders
+    in a committed summary or record)."""
     from harness.cli import main
     from harness.core.record import load_record
+
+    monkeypatch.chdir(tmp_path)
 
     recipe = write_recipe(tmp_path, tiny_xlmr, [_stage("anli", 3), _stage("mnli", 3)], regime="stilts",
                           intermediate_tasks=["anli"])
@@ -315,6 +320,7 @@ def test_trained_lora_folder_scores_through_bench(tmp_path: Path, tiny_xlmr: Pat
                  "--no-progress", "--no-cache"]) == 0
     record = load_record(out / "result.json")
     assert record["training"]["regime"] == "stilts" and record["training"]["intermediate_tasks"] == ["anli"]
+    assert summary["recipe"] == record["training"]["recipe"] == "recipe.yaml" and record["model"]["id"] == "model"
     assert record["model"]["base_model"] == str(tiny_xlmr) and record["model"]["label_map_source"] == "config"
     # each stage's evidence travels from train_summary.json into the record
     stages = record["training"]["stages"]

@@ -31,6 +31,20 @@ def checkout_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() and (root / ".git").exists() else None
 
 
+def recorded_path(path: str | os.PathLike[str]) -> str:
+    """A local path as a committed record or summary stores it: relative to the current
+    directory when it lies under it, else unchanged.  Why: an absolute path names one machine's
+    folders (`/work/main/submissions/...`), which a record read elsewhere cannot use and a
+    reader should not see; a hub id (`org/name`) is relative and passes through."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(path)
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def work_home() -> Path:
     """Where outputs land by default: $XNLI_ROBUST_HOME, else the checkout, else the current directory.
 

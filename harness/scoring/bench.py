@@ -30,7 +30,7 @@ from harness.scoring.distributed import Job, Scored
 from harness.core.errors import DataError, HarnessError
 from harness.core.examples import NLIExample
 from harness.core.hashing import sha256_file, sha256_json
-from harness.core.paths import check_output_folder, data_root, explicit_data_root
+from harness.core.paths import check_output_folder, data_root, explicit_data_root, recorded_path
 from harness.core.record import git_state, hardware, validate
 from harness.metrics.accuracy import accuracy_with_ci, macro_with_ci
 
@@ -348,7 +348,7 @@ def training_info(cfg: BenchConfig) -> dict[str, Any]:
 
         path = Path(cfg.recipe)
         recipe = load_recipe(path)
-        info.update(recipe=str(path), recipe_sha256=sha256_file(path),
+        info.update(recipe=recorded_path(path), recipe_sha256=sha256_file(path),
                     regime=cfg.regime or recipe.regime,
                     intermediate_tasks=list(cfg.intermediate_tasks or recipe.intermediate_tasks))
     if info["regime"] not in ("direct", "stilts", "unknown"):
@@ -587,6 +587,7 @@ def build_record(cfg: BenchConfig, adapter: Any, training: dict[str, Any], data:
                                            "label_map_source", "max_length", "precision", "architecture",
                                            "num_parameters", "weights_format", "label_map_detail", "quantization",
                                            "precision_parity", "runtime", "remote_code")}
+    model["id"] = recorded_path(model["id"]) if model["id"] and Path(model["id"]).is_dir() else model["id"]
     model["base_model"] = identity.get("base_model")
     if identity.get("prompt") is not None:  # prompted adapters only: classifier records are unchanged
         model["prompt"] = identity["prompt"]

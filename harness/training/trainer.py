@@ -26,6 +26,7 @@ from harness import __version__
 from harness.core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from harness.core.errors import HarnessError, ModelError, warn
 from harness.core.hashing import sha256_file
+from harness.core.paths import recorded_path
 from harness.data.tasks import Item, TaskData, TaskSpec, items_sha256, load_task, permute_labels
 from harness.metrics.learning import HeldOut, describe, majority_count, not_learned, stage_evidence
 
@@ -590,7 +591,7 @@ class Trainer:
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "total_parameters": sum(p.numel() for p in model.parameters()),
             "id2label": {str(k): v for k, v in ID2LABEL.items()},
-            "recipe": str(self.recipe.path), "recipe_sha256": self.recipe.file_sha256,
+            "recipe": recorded_path(self.recipe.path), "recipe_sha256": self.recipe.file_sha256,
             "recipe_content_sha256": self.recipe.content_sha256,
             "data_sha256": data_files, "stages": self.state.stage_results,
             "model_files_sha256": {p: sha256_file(self.out_dir / p) for p in files},
