@@ -15,14 +15,15 @@ export NLTK_DATA ?= $(DATA)/nltk_data
 # Debian packages, pinned: Apertium's output is part of the benchmark hash (spec: engines).
 # The second group (close-language pairs, issue #14, and the tools their pipelines run: cg3,
 # apertium-separable, apertium-anaphora) serves routes a spec names; v1.1 uses none of them.
-# hunspell-sw: the Swahili word list of char_noise rules v2 (attacks/lexicons.py).
+# hunspell-sw: the Swahili word list of char_noise rules v2; hunspell-ar: the Arabic dictionary of
+# char_noise rules v2.1 (attacks/lexicons.py).
 APT_PINS := apertium=3.8.3-1+b2 lttoolbox=3.7.1-1+b2 apertium-lex-tools=0.4.2-2 \
 	apertium-eng-spa=0.8.1-2 apertium-fr-es=0.9.4-1 \
 	apertium-eng-cat=1.0.1-5 apertium-es-pt=1.1.6-1 apertium-spa-cat=2.2.0-3 apertium-es-gl=1.0.9-3 \
 	apertium-fra-cat=1.10.0-1 apertium-oci-fra=1.0.0-1 apertium-mkd-bul=0.2.1-2 apertium-bel-rus=0.2.1-2 \
 	apertium-rus-ukr=0.2.1-4 apertium-urd-hin=0.1.0~r64379-4 \
 	cg3=1.3.9-1+b2 libcg3-1=1.3.9-1+b2 apertium-separable=0.6.1-1+b1 apertium-anaphora=1.1.1-1+b1 \
-	hunspell-sw=1:7.5.0-1
+	hunspell-sw=1:7.5.0-1 hunspell-ar=3.2-1.2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Apertium (rule-based MT for the back-translation family) comes from Debian, not PyPI.
