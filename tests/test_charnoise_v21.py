@@ -26,7 +26,7 @@ def test_v21_is_a_spec_parameter_with_its_own_version() -> None:
     cells = FAMILY_PARAMS.load("char_noise")({"rules": "v2.1"}, ["low"], ["ar", "en"])
     assert cells == {("low", "ar"): {"rules": "v2.1"}, ("low", "en"): {"rules": "v2.1"}}
     ar = CharNoise("low", "ar", rules="v2.1")
-    assert ar.version == ar.params()["version"] == charnoise.VERSION_V21 == "2.1.0"
+    assert ar.version == ar.params()["version"] == charnoise.VERSION_V21 == "2.1.1"
     assert ar.params()["rules"] == "v2.1"
     assert ar.params()["v21"]["hunspell"].startswith("hunspell-ar=3.2-1.2 ar.dic+.aff read by chunspell==")
     assert "nahi" in CharNoise("low", "hi", rules="v2.1").params()["v21"]["romanised_negations"]
@@ -58,12 +58,20 @@ def test_romanised_hindi_negations_are_left_alone() -> None:
         assert "nahi" in p.split() and "nahi" in h.split()
 
 
-def test_hindi_swaps_move_no_conjunct() -> None:
-    """कल्पना→कनाल्प (v2): a swap that moves the conjunct ल्प; v2.1 swaps only clusters without a
-    virama (स|र|का|र: its three swaps stay)."""
+def test_hindi_deletions_and_swaps_are_one_or_two_keystrokes() -> None:
+    """कल्पना→कना, बहुत→बत, दुर्भाग्य→दुग्य, कल्पना→कनाल्प (v2): whole syllables deleted or moved.
+    v2.1 deletes a bare letter or a cluster's final vowel sign, and swaps two bare letters."""
+    for word, syllable_cut in [("कल्पना", "कना"), ("बहुत", "बत"), ("दुर्भाग्य", "दुग्य")]:
+        assert syllable_cut in set(charnoise.v2_operation_candidates(word, "hi", "delete"))
+        assert syllable_cut not in set(charnoise.v2_operation_candidates(word, "hi", "delete", "v2.1"))
+    assert "बहत" in set(charnoise.v2_operation_candidates("बहुत", "hi", "delete", "v2.1"))  # the ु key missed
     assert "कनाल्प" in set(charnoise.v2_operation_candidates("कल्पना", "hi", "swap"))
     assert list(charnoise.v2_operation_candidates("कल्पना", "hi", "swap", "v2.1")) == []
-    assert set(charnoise.v2_operation_candidates("सरकार", "hi", "swap", "v2.1")) == {"रसकार", "सकारर", "सररका"}
+    assert set(charnoise.v2_operation_candidates("सरकार", "hi", "swap", "v2.1")) == {"रसकार"}
+    for word in ("कल्पना", "दुर्भाग्य", "सरकार", "विद्यार्थी"):
+        for op in ("delete", "swap"):
+            for out in charnoise.v2_operation_candidates(word, "hi", op, "v2.1"):
+                assert abs(len(out) - len(word)) <= 1 and charnoise.devanagari_well_formed(out), (word, out)
 
 
 @pytest.mark.parametrize("language", sorted(set(LANGUAGES) - charnoise.V21_LANGUAGES))
