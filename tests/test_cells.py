@@ -123,3 +123,21 @@ def test_v2_1_is_its_audited_candidate_cut_to_the_cells_in_the_bar() -> None:
     v2_candidate = _candidate_pin("xnli-robust-v2-candidate-v0-lite.files.json")
     char_noise = {rel: sha for rel, sha in pin["files"].items() if rel.startswith("char_noise/")}
     assert len(char_noise) == 36 and all(v2_candidate["files"][rel] == sha for rel, sha in char_noise.items())
+
+
+def test_v2_2_is_its_audited_candidate_cut_to_the_cells_in_the_bar() -> None:
+    """v2.2 from the v2.2 candidate's audit: char_noise hi (rules 2.1.1) enters, ar stays out;
+    every pinned file is the audited candidate's, and every v2.1 file is v2.1's byte for byte
+    (so v2.1's readings, carried, describe them)."""
+    from harness.data.spec import SPEC_DIR
+
+    _, _, excluded, pin = _check_spec_is_its_audit("xnli-robust-candidate-v2.2-lite", "xnli-robust-v2.2-candidate.yaml",
+                                                   "xnli-robust-v2.2.yaml")
+    assert {(e["family"], e["language"]) for e in excluded} == {("char_noise", "ar")}
+    candidate = _candidate_pin("xnli-robust-candidate-v2.2-lite.files.json")
+    assert all(candidate["files"][rel] == sha for rel, sha in pin["files"].items())
+    v21 = json.loads((SPEC_DIR / "xnli-robust-v2.1-lite.files.json").read_text("utf-8"))
+    assert all(pin["files"][rel] == sha for rel, sha in v21["files"].items())
+    assert sorted(set(pin["files"]) - set(v21["files"])) == [f"char_noise/{s}/hi.jsonl" for s in ("high", "low", "medium")]
+    superseded = SPEC_DIR / "audits" / "xnli-robust-candidate-v2.2-lite" / "superseded"
+    assert (superseded / "hi.rules-2.1.0.audit.jsonl").is_file()  # kept, outside the audit's glob
