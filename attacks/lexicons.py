@@ -108,9 +108,10 @@ def _hunspell_lookup(word: str, language: str) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _hunspell(language: str):  # type: ignore[no-untyped-def]
-    """Hunspell itself (chunspell's wheel bundles the C++ library: about 25 us a lookup, 100x
-    faster than the pure-Python spylls, which gave the same answers on the audit's words);
-    a lookup is string and affix-table logic, with no floating point or CPU dispatch."""
+    """Hunspell itself (chunspell's wheel bundles the C++ library: about 25 us a lookup; the
+    pure-Python spylls gave the same answers on the audit's words but made 100 Arabic items take
+    45.6 s instead of 5.8 s); a lookup is string and affix-table logic, with no floating point
+    or CPU dispatch."""
     base, package = HUNSPELL[language]
     if not base.with_suffix(".dic").exists():
         raise FileNotFoundError(f"{base}.dic is missing: install the Debian package {package} "
