@@ -29,7 +29,8 @@ from harness.generate.worker import run_unit
 from harness.core.hashing import sha256_json
 
 FILES = SPEC_DIR / "xnli-robust-v1-full.files.json"
-PINNED_FULL = {"xnli-robust-v1.yaml": FILES, "xnli-robust-v2.1.yaml": SPEC_DIR / "xnli-robust-v2.1-full.files.json"}
+PINNED_FULL = {"xnli-robust-v1.yaml": FILES, "xnli-robust-v2.1.yaml": SPEC_DIR / "xnli-robust-v2.1-full.files.json",
+               "xnli-robust-v2.2.yaml": SPEC_DIR / "xnli-robust-v2.2-full.files.json"}
 """Specs whose full size is pinned, and their per-file pins (v2.1: generated on this CPU, 2026-12-02)."""
 
 
