@@ -45,9 +45,10 @@ def restriction_problems(large: str | os.PathLike[str], small: str | os.PathLike
         language = Path(rel).stem
         kept = [line for line in _lines(large / rel) if json.loads(line)["id"] in items[language]]
         compared += 1
-        if kept != _lines(small / rel):
+        expected = _lines(small / rel)
+        if kept != expected:
             problems.append(f"{rel}: restricted to the smaller benchmark's {len(items[language])} items, "
-                            f"{len(kept)} lines differ from its {len(_lines(small / rel))}")
+                            f"{len(kept)} lines differ from its {len(expected)}")
     return compared, problems
 
 
