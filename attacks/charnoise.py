@@ -420,8 +420,11 @@ def _deletions(gs: list[str], language: str) -> Iterator[str]:
             yield "".join(gs[:i] + gs[i + 1:])
 
 
-def _swaps(gs: list[str], language: str) -> Iterator[str]:
+def _swaps(gs: list[str], language: str, *, bare_letters_only: bool = False) -> Iterator[str]:
+    """Adjacent editable clusters transposed; `bare_letters_only` keeps to one-code-point ones."""
     for i in range(len(gs) - 1):
+        if bare_letters_only and (len(gs[i]) != 1 or len(gs[i + 1]) != 1):
+            continue
         if _editable(gs[i], language) and _editable(gs[i + 1], language):
             yield "".join(gs[:i] + [gs[i + 1], gs[i]] + gs[i + 2:])
 
@@ -1360,9 +1363,7 @@ def _v21_devanagari_deletions(gs: list[str], language: str) -> Iterator[str]:
 
 def _v21_devanagari_swaps(gs: list[str], language: str) -> Iterator[str]:
     """Two adjacent bare letters transposed (two keystrokes), never a syllable with its signs."""
-    for i in range(len(gs) - 1):
-        if len(gs[i]) == 1 and len(gs[i + 1]) == 1 and _editable(gs[i], language) and _editable(gs[i + 1], language):
-            yield "".join(gs[:i] + [gs[i + 1], gs[i]] + gs[i + 2:])
+    return _swaps(gs, language, bare_letters_only=True)
 
 
 _V21_DEVANAGARI = {"delete": _v21_devanagari_deletions, "swap": _v21_devanagari_swaps}
