@@ -304,6 +304,23 @@ def test_generation_is_deterministic_and_independent_of_processes(reference: Pat
     assert again.benchmark_hash == parallel.benchmark_hash == verify(reference, spec=fake_spec()).benchmark_hash
 
 
+def test_a_worker_runs_a_language_as_one_chain_longest_first() -> None:
+    """Why: a worker keeps one language's clean embeddings, so a language split over two workers
+    embeds its clean texts twice; with fewer languages than workers, units are spread singly."""
+    from types import SimpleNamespace
+
+    from harness.data.spec import Unit
+    from harness.generate.run import _chains
+
+    tasks = [SimpleNamespace(unit=Unit(family, "low", language))
+             for language, families in (("ar", ["a", "b"]), ("en", ["a", "b", "c"]), ("fr", ["a"]))
+             for family in families]
+    chains = _chains(tasks, processes=2)  # type: ignore[arg-type]
+    assert [[t.unit.language for t in chain] for chain in chains] == [["en"] * 3, ["ar"] * 2, ["fr"]]
+    assert sorted((t.unit for chain in chains for t in chain), key=str) == sorted((t.unit for t in tasks), key=str)
+    assert _chains(tasks[:2], processes=2) == [[tasks[0]], [tasks[1]]]  # type: ignore[arg-type]
+
+
 def test_interrupted_generation_resumes_to_the_same_benchmark(reference: Path, tmp_path: Path,
                                                              data_root: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:

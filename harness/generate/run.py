@@ -261,11 +261,12 @@ def _execute(tasks: list[UnitTask], processes: int, progress: bool, done: int) -
         ctx = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_worker,
                                                     initargs=(threads,)) as pool:
-            futures = {pool.submit(run_unit, t): t for t in tasks}
+            futures = {pool.submit(run_chain, chain): chain for chain in _chains(tasks, processes)}
             try:
                 for future in concurrent.futures.as_completed(futures):
-                    yield _result(future, futures[future])
-                    bar.update()
+                    entries = future.result()
+                    yield from entries
+                    bar.update(len(entries))
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
@@ -273,16 +274,33 @@ def _execute(tasks: list[UnitTask], processes: int, progress: bool, done: int) -
         bar.close()
 
 
+def _chains(tasks: list[UnitTask], processes: int) -> list[list[UnitTask]]:
+    """The tasks of each language as one chain, longest chains first; one task each if there are
+    fewer languages than processes.
+
+    Why: a worker embeds a language's clean texts once and keeps them (`_clean_vectors`).  When
+    the units of one language are spread over both workers, both embed the same 10,020 texts
+    (about 200 s each at full size on this CPU); a chain per language embeds them once.  Longest
+    first keeps the last chains short, so workers finish together.  Files never depend on this:
+    every unit's output is a function of its own inputs.
+    """
+    by_language: dict[str, list[UnitTask]] = {}
+    for task in tasks:
+        by_language.setdefault(task.unit.language, []).append(task)
+    if len(by_language) < processes:
+        return [[task] for task in tasks]
+    return sorted(by_language.values(), key=len, reverse=True)
+
+
+def run_chain(chain: list[UnitTask]) -> list[dict[str, Any]]:
+    """Run a worker's chain of units in order; a failure names its unit (each unit journals
+    itself, so the units before it are kept for a resume)."""
+    return [_labelled(run_unit, task) for task in chain]
+
+
 def _labelled(fn: Callable[[UnitTask], dict[str, Any]], task: UnitTask) -> dict[str, Any]:
     try:
         return fn(task)
-    except Exception as exc:
-        raise _unit_error(exc, task) from exc
-
-
-def _result(future: concurrent.futures.Future, task: UnitTask) -> dict[str, Any]:
-    try:
-        return future.result()
     except Exception as exc:
         raise _unit_error(exc, task) from exc
 
