@@ -264,7 +264,7 @@ def _execute(tasks: list[UnitTask], processes: int, progress: bool, done: int) -
             futures = {pool.submit(run_chain, chain): chain for chain in _chains(tasks, processes)}
             try:
                 for future in concurrent.futures.as_completed(futures):
-                    entries = future.result()
+                    entries = _chain_result(future, futures[future])
                     yield from entries
                     bar.update(len(entries))
             except BaseException:
@@ -290,6 +290,16 @@ def _chains(tasks: list[UnitTask], processes: int) -> list[list[UnitTask]]:
     if len(by_language) < processes:
         return [[task] for task in tasks]
     return sorted(by_language.values(), key=len, reverse=True)
+
+
+def _chain_result(future: concurrent.futures.Future, chain: list[UnitTask]) -> list[dict[str, Any]]:
+    """A chain's entries; a worker that died (killed, out of memory) is named by its units, as a
+    failing unit names itself in `run_chain`."""
+    try:
+        return future.result()
+    except concurrent.futures.process.BrokenProcessPool as exc:
+        units = ", ".join(t.unit.key for t in chain)
+        raise RuntimeError(f"a worker died while running the units {units}: {exc}") from exc
 
 
 def run_chain(chain: list[UnitTask]) -> list[dict[str, Any]]:
